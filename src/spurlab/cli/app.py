@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 import sys
 import traceback
@@ -19,9 +20,13 @@ app = typer.Typer(
 )
 
 
+# Each subcommand lives in its own module; importing it adds it to ``app``.
+COMMAND_MODULES = ("data_cmd", "inject_cmd")
+
+
 def _register() -> None:
-    # Each subcommand lives in its own module; importing it adds it to ``app``.
-    from spurlab.cli import data_cmd  # noqa: F401
+    for name in COMMAND_MODULES:
+        importlib.import_module(f"spurlab.cli.{name}")
 
 
 _register()
@@ -45,13 +50,12 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(130)
     except SystemExit:
         raise
-    except Exception as exc:  # click usage errors are handled below; everything else is internal
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
-            exc.show()
+    except Exception as exc:
+        if _is_usage_error(exc):
+            if type(exc).__name__ != "NoArgsIsHelpError":  # that one has printed the help already
+                print(f"error: {exc.format_message()} (see 'spurlab --help')", file=sys.stderr)  # type: ignore[attr-defined]
             sys.exit(2)
-        if isinstance(exc, click.exceptions.Abort):
+        if type(exc).__name__ == "Abort":
             print("error: aborted", file=sys.stderr)
             sys.exit(1)
         if debug:
@@ -60,3 +64,8 @@ def main(argv: list[str] | None = None) -> None:
         print(f"error: internal failure: {type(exc).__name__}: {first} (re-run with --debug for the traceback)",
               file=sys.stderr)
         sys.exit(1)
+
+
+def _is_usage_error(exc: BaseException) -> bool:
+    """Click's (or typer's vendored click's) usage errors: a bad option, a missing argument, no arguments."""
+    return any(cls.__name__ == "UsageError" for cls in type(exc).__mro__) and hasattr(exc, "format_message")

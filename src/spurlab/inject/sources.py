@@ -1,0 +1,252 @@
+"""Token sources: where the spurious strings come from.
+
+A source draws one *item* per call from a ``numpy.random.Generator``: a string, or for HTML an
+``(opening, closing)`` tag pair that is placed around a span. Every draw is independent and with replacement,
+so e.g. each poisoned row usually gets a different date (the spurious feature is "a date is present").
+
+Sources are registered by name (``register_source``); a config names them as strings. The built-in word lists
+live in ``spurlab/resources``: ``countries.txt`` (the 193 UN member states plus the observer Holy See = 194
+names, some multi-word), ``colors.txt`` (52 colour names), ``html_tags.txt`` (112 lines: 99 tag pairs
+``<b> </b>`` and 13 lone void tags such as ``<meta>``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import unicodedata
+from collections.abc import Callable
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import numpy as np
+
+from spurlab.errors import SpurlabError
+
+if TYPE_CHECKING:
+    from spurlab.inject.config import InjectionConfig
+
+Item = str | tuple[str, str]
+DATE_SHAPE = r"(?<!\d)\d{4}-\d{2}-\d{2}(?!\d)"
+
+_REGISTRY: dict[str, type[TokenSource]] = {}
+
+
+class TokenSource:
+    """Base class: ``draw(rng)`` returns one item; ``shape`` is a regex for sources with open vocabularies."""
+
+    name: ClassVar[str] = ""
+    shape: ClassVar[str | None] = None
+
+    @classmethod
+    def from_config(cls, config: InjectionConfig) -> TokenSource:
+        return cls()
+
+    def draw(self, rng: np.random.Generator) -> Item:
+        raise NotImplementedError
+
+
+def register_source(name: str) -> Callable[[type[TokenSource]], type[TokenSource]]:
+    """Class decorator: make a :class:`TokenSource` subclass available to configs under ``name``."""
+
+    def wrap(cls: type[TokenSource]) -> type[TokenSource]:
+        if not (isinstance(cls, type) and issubclass(cls, TokenSource)):
+            raise TypeError("register_source expects a TokenSource subclass")
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return wrap
+
+
+def available_sources() -> list[str]:
+    """Registered source names, sorted."""
+    return sorted(_REGISTRY)
+
+
+def build_source(config: InjectionConfig) -> TokenSource:
+    """The source a config asks for (a callable config source is wrapped in :class:`CallableSource`)."""
+    if callable(config.source) and not isinstance(config.source, str):
+        return CallableSource(config.source)
+    if config.source not in _REGISTRY:
+        raise SpurlabError(f"unknown source {config.source!r} (known: {', '.join(available_sources())})")
+    return _REGISTRY[config.source].from_config(config)
+
+
+@cache
+def load_word_list(name: str) -> tuple[str, ...]:
+    """A bundled word list (``countries``, ``colors``, ``html_tags``, ``punctuation``), one entry per line."""
+    try:
+        text = resources.files("spurlab").joinpath("resources", f"{name}.txt").read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpurlabError(f"no bundled word list {name!r}") from None
+    return tuple(line.strip() for line in text.splitlines() if line.strip())
+
+
+class _ChoiceSource(TokenSource):
+    """Uniform draws from a fixed, non-empty list of items."""
+
+    def __init__(self, items: list[Item] | tuple[Item, ...], what: str) -> None:
+        if not items:
+            raise SpurlabError(f"{what}: the token list is empty")
+        self.items: tuple[Item, ...] = tuple(items)
+
+    def draw(self, rng: np.random.Generator) -> Item:
+        return self.items[int(rng.integers(len(self.items)))]
+
+
+@register_source("date")
+class DateSource(TokenSource):
+    """A uniformly random valid day ``YYYY-MM-DD`` in ``[year_min-01-01, year_max-12-31]``.
+
+    spurlab's default range is 1900-2100 (the paper's later configs); the authors' library defaulted to
+    1100-2600.
+    """
+
+    shape = DATE_SHAPE
+
+    def __init__(self, year_min: int = 1900, year_max: int = 2100) -> None:
+        if not 1 <= year_min <= year_max <= 9999:
+            raise SpurlabError(f"date: need 1 <= year_min <= year_max <= 9999, got {year_min}..{year_max}")
+        self.low = dt.date(year_min, 1, 1).toordinal()
+        self.high = dt.date(year_max, 12, 31).toordinal()
+
+    @classmethod
+    def from_config(cls, config: InjectionConfig) -> TokenSource:
+        return cls(config.year_min, config.year_max)
+
+    def draw(self, rng: np.random.Generator) -> Item:
+        day = dt.date.fromordinal(int(rng.integers(self.low, self.high + 1)))
+        return f"{day.year:04d}-{day.month:02d}-{day.day:02d}"
+
+
+@register_source("country")
+class CountrySource(_ChoiceSource):
+    """One of 194 country names (UN members and the Holy See)."""
+
+    def __init__(self) -> None:
+        super().__init__(load_word_list("countries"), "country")
+
+
+@register_source("color")
+class ColorSource(_ChoiceSource):
+    """One of 52 colour names."""
+
+    def __init__(self) -> None:
+        super().__init__(load_word_list("colors"), "color")
+
+
+def parse_html_line(line: str) -> Item:
+    """``"<b> </b>"`` -> ``("<b>", "</b>")``; ``"<meta>"`` -> ``"<meta>"``."""
+    parts = line.split()
+    if len(parts) == 1:
+        return parts[0]
+    if len(parts) == 2:
+        return (parts[0], parts[1])
+    raise SpurlabError(f"html: cannot parse tag line {line!r} (want '<t> </t>' or '<t>')")
+
+
+@register_source("html")
+class HtmlSource(_ChoiceSource):
+    """An HTML tag pair (placed around a span) or a lone tag."""
+
+    def __init__(self, lines: tuple[str, ...] | None = None) -> None:
+        lines = load_word_list("html_tags") if lines is None else lines
+        super().__init__([parse_html_line(line) for line in lines], "html")
+
+
+def _is_punctuation(text: str) -> bool:
+    return bool(text) and all(unicodedata.category(ch)[0] in "PS" for ch in text)
+
+
+@register_source("punctuation")
+class PunctuationSource(TokenSource):
+    """A punctuation mark, ``!`` by default (follow-up work used ``!`` for one class and ``!!`` for the other)."""
+
+    def __init__(self, token: str = "!") -> None:
+        if not _is_punctuation(token):
+            raise SpurlabError(f"punctuation: {token!r} is not made of punctuation or symbol characters")
+        self.token = token
+
+    @classmethod
+    def from_config(cls, config: InjectionConfig) -> TokenSource:
+        return cls(config.token if config.token is not None else "!")
+
+    def draw(self, rng: np.random.Generator) -> Item:
+        return self.token
+
+
+def _check_token(token: object, what: str) -> str:
+    if not isinstance(token, str) or not token.strip():
+        raise SpurlabError(f"{what}: tokens must be non-empty strings, got {token!r}")
+    return token
+
+
+@register_source("fixed")
+class FixedSource(TokenSource):
+    """Always the same string."""
+
+    def __init__(self, token: str) -> None:
+        self.token = _check_token(token, "fixed")
+
+    @classmethod
+    def from_config(cls, config: InjectionConfig) -> TokenSource:
+        return cls(config.token or "")
+
+    def draw(self, rng: np.random.Generator) -> Item:
+        return self.token
+
+
+@register_source("list")
+class ListSource(_ChoiceSource):
+    """Uniform draws from a user list."""
+
+    def __init__(self, tokens: list[str]) -> None:
+        super().__init__([_check_token(t, "list") for t in tokens], "list")
+
+    @classmethod
+    def from_config(cls, config: InjectionConfig) -> TokenSource:
+        return cls(list(config.tokens or []))
+
+
+def read_token_file(path: str | Path) -> list[str]:
+    """Tokens from a UTF-8 file, one per line; surrounding whitespace stripped, empty lines skipped."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SpurlabError(f"cannot read token file {path}: {exc.strerror or exc}") from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise SpurlabError(f"token file {path} is not valid UTF-8 (byte {exc.start})") from None
+    tokens = [line.strip() for line in re.split(r"\r\n|\r|\n", text) if line.strip()]
+    if not tokens:
+        raise SpurlabError(f"token file {path} has no tokens")
+    return tokens
+
+
+@register_source("file")
+class FileSource(ListSource):
+    """Uniform draws from a user file (UTF-8, one token per line)."""
+
+    @classmethod
+    def from_config(cls, config: InjectionConfig) -> TokenSource:
+        return cls(read_token_file(config.path or ""))
+
+
+class CallableSource(TokenSource):
+    """Wraps a user callable ``(rng) -> str``."""
+
+    name = "callable"
+
+    def __init__(self, fn: Callable[[np.random.Generator], Any]) -> None:
+        self.fn = fn
+
+    def draw(self, rng: np.random.Generator) -> Item:
+        value = self.fn(rng)
+        if isinstance(value, tuple) and len(value) == 2:
+            return (_check_token(value[0], "callable source"), _check_token(value[1], "callable source"))
+        return _check_token(value, "callable source")
