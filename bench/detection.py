@@ -1,0 +1,403 @@
+"""Detection benchmark: does ``spurlab scan`` find planted SSTI tokens, and what does it flag in clean data?
+
+For every built-in token source x location x poisoned proportion, on the real datasets in ``../shared/data``
+and the bundled tweets: plant one token per poisoned row into the rows of one class (the first label), scan,
+and record whether the planted token or its shape is the top finding (recall@1) or among the top 5. Clean
+datasets give the false alarms at the default threshold. An off-the-shelf checker (cleanlab
+``find_label_issues`` over cross-validated TF-IDF + logistic regression probabilities) runs on a subset for
+contrast. Scan speed: 1M tweet-length rows, vectorised scan vs a pure-Python ``collections.Counter`` scan
+timed on a subsample and extrapolated per row.
+
+Run: ``python -m bench.detection [--quick] [--no-cleanlab] [--no-speed]``. Writes
+``bench/results/detection.json`` and ``bench/results/detection.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import platform
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT / "src") not in sys.path:
+    sys.path.insert(0, str(ROOT / "src"))
+
+from spurlab.atomic import write_json, write_text  # noqa: E402
+from spurlab.data.dataset import TextDataset  # noqa: E402
+from spurlab.detect.scanner import scan  # noqa: E402
+from spurlab.detect.shapes import normalize_token, shapes_of, tokenize, tokenize_corpus  # noqa: E402
+
+SHARED = ROOT.parent / "shared" / "data"
+RESULTS = ROOT / "bench" / "results"
+SOURCES: dict[str, dict[str, Any]] = {
+    "date": {}, "country": {}, "color": {}, "html": {}, "punctuation": {"token": "!"}, "fixed": {"token": "cf"},
+}
+LOCATIONS = ["start", "end", "random"]
+PROPORTIONS = [0.01, 0.05, 0.10, 0.25, 0.50, 1.00]
+
+
+def datasets(quick: bool) -> dict[str, TextDataset]:
+    """The benchmark datasets (shared ones skipped with a message when the folder is absent)."""
+    from spurlab.data.loaders import load_table
+
+    specs = {
+        "financial_phrasebank": (f"preset:financial_phrasebank:{SHARED}/financial_phrasebank/Sentences_AllAgree.txt",
+                                 "all"),
+        "sst2": (f"preset:sst2:{SHARED}/sst2", "train"),
+        "commonsense_qa": (f"preset:commonsense_qa:{SHARED}/commonsense_qa", "train"),
+        "movie_reviews": (f"preset:movie_reviews:{SHARED}/movie_reviews/movie_reviews.zip", "all"),
+    }
+    out: dict[str, TextDataset] = {}
+    if not SHARED.is_dir():
+        print("note: ../shared/data is absent; only bundled:tweets is used", file=sys.stderr)
+    else:
+        for name, (spec, split) in specs.items():
+            if quick and name not in ("sst2", "financial_phrasebank"):
+                continue
+            out[name] = load_table(spec, split=split)
+    out["tweets"] = load_table("bundled:tweets")
+    return out
+
+
+def hit_features(inserted: list[str], lowercase: bool = True) -> set[str]:
+    """Every feature a planted string counts as: its tokens and their shapes (any position variant)."""
+    feats: set[str] = set()
+    for item in inserted:
+        for tok in tokenize(item):
+            feats.add(normalize_token(tok, lowercase))
+            feats.update(shapes_of(tok))
+    return feats
+
+
+def detection_grid(data: dict[str, TextDataset], sources: dict[str, dict], locations: list[str],
+                   proportions: list[float]) -> list[dict[str, Any]]:
+    from spurlab.inject import InjectionConfig, inject
+
+    rows = []
+    for dname, ds in data.items():
+        target = ds.label_names[0]
+        for source, params in sources.items():
+            for location in locations:
+                for prop in proportions:
+                    t0 = time.perf_counter()
+                    res = inject(ds, InjectionConfig(source=source, target_label=target, proportion=prop,
+                                                     location=location, seed=13, **params))
+                    hits = set()
+                    for rec in res.manifest:
+                        hits |= hit_features(rec["inserted"])
+                    t1 = time.perf_counter()
+                    report = scan(res.dataset)
+                    t2 = time.perf_counter()
+                    ranks = [i for i, f in enumerate(report.findings) if f.feature in hits]
+                    rank = ranks[0] + 1 if ranks else None
+                    top = report.findings[0] if report.findings else None
+                    rows.append({
+                        "dataset": dname, "source": source, "location": location, "proportion": prop,
+                        "target": target, "n_poisoned": len(res.manifest), "n_rows": len(ds), "rank": rank,
+                        "hit1": rank == 1, "hit5": rank is not None and rank <= 5,
+                        "top": top.feature if top else None, "n_findings": len(report.findings),
+                        "inject_s": round(t1 - t0, 3), "scan_s": round(t2 - t1, 3),
+                    })
+                    print(f"{dname:20s} {source:11s} {location:6s} {prop:5.2f} poisoned={len(res.manifest):5d} "
+                          f"rank={rank} top={rows[-1]['top']!r} scan={t2 - t1:.2f}s", flush=True)
+    return rows
+
+
+def false_alarms(data: dict[str, TextDataset]) -> dict[str, Any]:
+    out = {}
+    for name, ds in data.items():
+        t0 = time.perf_counter()
+        report = scan(ds)
+        out[name] = {
+            "n_rows": len(ds), "n_findings": len(report.findings), "scan_s": round(time.perf_counter() - t0, 3),
+            "n_tested_features": report.summary["n_tested_features"],
+            "top": [{"feature": f.feature, "kind": f.kind, "label": f.label, "support": f.support,
+                     "p_label": round(f.p_label, 3)} for f in report.findings[:5]],
+        }
+    return out
+
+
+# ------------------------------------------------------------------------------------------------ cleanlab
+
+
+def cleanlab_check(ds: TextDataset, poisoned: set[int], seed: int = 0) -> dict[str, Any]:
+    """cleanlab find_label_issues on 5-fold TF-IDF + logistic-regression probabilities.
+
+    The logistic regression is fitted by SGD (``SGDClassifier(loss="log_loss")``): the same accuracy as lbfgs
+    on the tweets (75%) in a fiftieth of the time.
+    """
+    from cleanlab.filter import find_label_issues
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import SGDClassifier
+    from sklearn.model_selection import StratifiedKFold, cross_val_predict
+
+    x = TfidfVectorizer(min_df=2, max_features=50_000, sublinear_tf=True).fit_transform(ds.texts)
+    y = ds.label_ids
+    probs = cross_val_predict(SGDClassifier(loss="log_loss", alpha=1e-5, random_state=seed), x, y,
+                              cv=StratifiedKFold(5, shuffle=True, random_state=seed), method="predict_proba")
+    flagged = set(np.flatnonzero(find_label_issues(y, probs)).tolist())
+    tp = len(flagged & poisoned)
+    return {"n_flagged": len(flagged), "n_poisoned": len(poisoned), "poisoned_flagged": tp,
+            "precision": tp / len(flagged) if flagged else None,
+            "recall": tp / len(poisoned) if poisoned else None,
+            "flagged_share": len(flagged) / len(ds)}
+
+
+def cleanlab_grid(data: dict[str, TextDataset], sources: dict[str, dict], proportions: list[float]
+                  ) -> list[dict[str, Any]]:
+    from spurlab.inject import InjectionConfig, inject
+
+    rows = []
+    for dname, ds in data.items():
+        clean = cleanlab_check(ds, set())
+        rows.append({"dataset": dname, "source": None, "proportion": 0.0, **clean})
+        for source, params in sources.items():
+            for prop in proportions:
+                res = inject(ds, InjectionConfig(source=source, target_label=ds.label_names[0], proportion=prop,
+                                                 location="random", seed=13, **params))
+                poisoned = {r["row"] for r in res.manifest}
+                rows.append({"dataset": dname, "source": source, "proportion": prop,
+                             **cleanlab_check(res.dataset, poisoned)})
+                print(f"cleanlab {dname:20s} {source:11s} {prop:4.2f} {rows[-1]}", flush=True)
+    return rows
+
+
+# ---------------------------------------------------------------------------------------------------- speed
+
+
+def counter_scan(texts: list[str], labels: np.ndarray, n_labels: int, min_support: int = 10
+                 ) -> tuple[int, float, float]:
+    """The straightforward pure-Python scan: Counters per (feature, label), then per-feature statistics.
+
+    Same tokenizer and shapes as the real scan. Returns (findings, counting seconds, statistics seconds).
+    """
+    t0 = time.perf_counter()
+    df: Counter = Counter()
+    first: Counter = Counter()
+    last: Counter = Counter()
+    for text, label in zip(texts, labels.tolist(), strict=True):
+        toks = tokenize(text)
+        feats: set[str] = set()
+        for tok in toks:
+            feats.add(tok.lower())
+            feats.update(shapes_of(tok))
+        for f in feats:
+            df[(f, label)] += 1
+        if toks:
+            first[toks[0].lower()] += 1
+            last[toks[-1].lower()] += 1
+    t1 = time.perf_counter()
+    prior = np.bincount(labels, minlength=n_labels) / len(labels)
+    per_feature: dict[str, list[int]] = {}
+    for (f, label), count in df.items():
+        per_feature.setdefault(f, [0] * n_labels)[label] = count
+    tests = sum(1 for c in per_feature.values() if sum(c) >= min_support) * n_labels
+    found = 0
+    for counts in per_feature.values():
+        n = sum(counts)
+        if n < min_support:
+            continue
+        best = 0.0
+        for k, c in enumerate(counts):
+            mean, sd = n * prior[k], math.sqrt(n * prior[k] * (1 - prior[k]))
+            z = (c - 0.5 - mean) / sd if sd > 0 else 0.0
+            best = min(best, math.log10(max(0.5 * math.erfc(z / math.sqrt(2)), 1e-300)))
+        _ = -sum(c / n * math.log2(c / n) for c in counts if c)
+        found += best + math.log10(max(tests, 1)) < -2
+    return found, t1 - t0, time.perf_counter() - t1
+
+
+def speed(n_target: int, subsample: int) -> dict[str, Any]:
+    from spurlab.data.loaders import load_table
+    from spurlab.inject import InjectionConfig, inject
+
+    tweets = load_table("bundled:tweets")
+    poisoned = inject(tweets, InjectionConfig(source="date", target_label=tweets.label_names[0], proportion=0.10,
+                                              location="random", seed=1)).dataset
+    reps = math.ceil(n_target / len(poisoned))
+    frame = poisoned.frame.loc[np.tile(np.arange(len(poisoned)), reps)[:n_target]].reset_index(drop=True)
+    big = poisoned.with_frame(frame)
+    t0 = time.perf_counter()
+    report = scan(big)
+    fast = time.perf_counter() - t0
+    sub = big.with_frame(frame.iloc[:subsample])
+    t0 = time.perf_counter()
+    scan(sub)
+    fast_sub = time.perf_counter() - t0
+    found, count_s, stats_s = counter_scan(sub.texts, sub.label_ids, len(sub.label_names))
+    t0 = time.perf_counter()
+    tokenize_corpus(sub.texts)
+    tok_sub = time.perf_counter() - t0
+    per_row = count_s / subsample
+    slow_est = per_row * n_target + stats_s
+    return {
+        "n_rows": n_target, "chars_per_row": round(float(frame[big.text_col].astype(str).str.len().mean()), 1),
+        "scan_s": round(fast, 2), "scan_top": report.findings[0].feature if report.findings else None,
+        "subsample_rows": subsample, "scan_subsample_s": round(fast_sub, 2),
+        "counter_count_s": round(count_s, 2), "counter_stats_s": round(stats_s, 2),
+        "counter_per_row_us": round(per_row * 1e6, 2), "counter_1m_estimate_s": round(slow_est, 1),
+        "speedup": round(slow_est / fast, 2), "speedup_same_subsample": round((count_s + stats_s) / fast_sub, 2),
+        "counter_findings_subsample": found, "tokenize_subsample_s": round(tok_sub, 2),
+        "machine": f"{platform.processor() or platform.machine()}, {_cores()} cores, Python "
+                   f"{platform.python_version()}",
+    }
+
+
+def _cores() -> int:
+    import os
+
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+# --------------------------------------------------------------------------------------------------- report
+
+
+def _pct(x: float | None) -> str:
+    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.0f}%"
+
+
+def markdown(result: dict[str, Any]) -> str:
+    grid = result["grid"]
+    lines = ["# Detection benchmark (`python -m bench.detection`)", ""]
+    lines.append(f"Run: {result['meta']['mode']}; datasets: {', '.join(result['meta']['datasets'])}; "
+                 f"target class = each dataset's first label; one planted item per poisoned row; default "
+                 f"threshold (Bonferroni-corrected binomial p < 0.01, support >= 10); {len(grid)} scans in "
+                 f"{result['meta']['grid_s']:.0f} s.")
+    lines += ["", "## Recall@1 / recall@5 of the planted token or its shape, per source (proportion >= 5%)", "",
+              "A hit is a top finding equal to a planted token or one of its shapes (`<DATE>`, `<COUNTRY>`, "
+              "`<HTML>`, ..., including capitalisation shapes such as `<CASE:Xxxx>` in lowercased SST-2), "
+              "anywhere in the row or as the row's first/last token.", ""]
+    locs = result["meta"]["locations"]
+    lines.append("| source | " + " | ".join(f"{loc} @1 | {loc} @5" for loc in locs) + " | all @1 | all @5 |")
+    lines.append("|---|" + "---:|" * (2 * len(locs) + 2))
+    for source in result["meta"]["sources"]:
+        cells = []
+        for loc in [*locs, None]:
+            sel = [r for r in grid if r["source"] == source and r["proportion"] >= 0.05
+                   and (loc is None or r["location"] == loc)]
+            cells += [_pct(np.mean([r["hit1"] for r in sel]) if sel else None),
+                      _pct(np.mean([r["hit5"] for r in sel]) if sel else None)]
+        lines.append(f"| {source} | " + " | ".join(cells) + " |")
+    lines += ["", "## Recall@1 per dataset and poisoned proportion (all sources and locations)", ""]
+    props = result["meta"]["proportions"]
+    lines.append("| dataset | rows | target rows | " + " | ".join(f"{p:.0%}" for p in props) + " |")
+    lines.append("|---|---:|---:|" + "---:|" * len(props))
+    for dname in result["meta"]["datasets"]:
+        sel = [r for r in grid if r["dataset"] == dname]
+        if not sel:
+            continue
+        cells = []
+        for p in props:
+            ps = [r for r in sel if r["proportion"] == p]
+            pois = sorted({r["n_poisoned"] for r in ps})
+            cells.append(f"{_pct(np.mean([r['hit1'] for r in ps]))} ({pois[0]})" if ps else "–")
+        n_target = round(max(r["n_poisoned"] for r in sel if r["proportion"] == max(props)))
+        lines.append(f"| {dname} | {sel[0]['n_rows']} | {n_target} | " + " | ".join(cells) + " |")
+    lines.append("")
+    lines.append("(n) = poisoned rows at that proportion (the source with the most rows).")
+    lines += ["", "## False alarms: findings in the clean datasets at the default threshold", ""]
+    lines.append("| dataset | rows | features tested | findings | top 5 findings (label, p(y\\|t), rows) |")
+    lines.append("|---|---:|---:|---:|---|")
+    for name, fa in result["false_alarms"].items():
+        top = "; ".join(f"`{t['feature']}` ({t['label']}, {t['p_label']:.2f}, {t['support']})" for t in fa["top"])
+        lines.append(f"| {name} | {fa['n_rows']} | {fa['n_tested_features']} | {fa['n_findings']} | {top} |")
+    lines += ["", "These are real label correlations (sentiment words, topic words of the tweet sub-corpora): "
+              "statistically genuine shortcuts, not planted ones. Ranking by purity puts a planted token above "
+              "them once it is in enough rows."]
+    if result.get("cleanlab"):
+        lines += ["", "## Off-the-shelf checker: cleanlab `find_label_issues` (TF-IDF + logistic regression, "
+                  "5-fold), location random", "", "Precision = share of flagged rows that are poisoned; recall = "
+                  "share of poisoned rows that are flagged.", ""]
+        props = sorted({r["proportion"] for r in result["cleanlab"] if r["source"]})
+        lines.append("| dataset | flagged in clean data | " + " | ".join(
+            f"{p:.0%} poisoned: recall / precision" for p in props) + " |")
+        lines.append("|---|---:|" + "---:|" * len(props))
+        for dname in dict.fromkeys(r["dataset"] for r in result["cleanlab"]):
+            sel = [r for r in result["cleanlab"] if r["dataset"] == dname]
+            clean = next((r for r in sel if not r["source"]), None)
+            cells = []
+            for p in props:
+                ps = [r for r in sel if r["source"] and r["proportion"] == p]
+                rec = [r["recall"] for r in ps if r["recall"] is not None]
+                prec = [r["precision"] for r in ps if r["precision"] is not None]
+                cells.append(f"{_pct(float(np.mean(rec)) if rec else None)} / "
+                             f"{_pct(float(np.mean(prec)) if prec else None)}")
+            flagged = f"{clean['n_flagged']} ({_pct(clean['flagged_share'])})" if clean else "–"
+            lines.append(f"| {dname} | {flagged} | " + " | ".join(cells) + " |")
+        lines += ["", "Means over the six sources; every run is in `detection.json`. Recall near the share of "
+                  "rows flagged anyway is chance (commonsense_qa's answer letters are unlearnable from TF-IDF, "
+                  "so most rows look mislabelled)."]
+        cl = [r for r in result["cleanlab"] if r["source"]]
+        if cl:
+            rec = np.mean([r["recall"] for r in cl if r["recall"] is not None])
+            lines += ["", f"Mean recall of poisoned rows over these runs: {_pct(float(rec))}. SSTI leaves labels "
+                      "correct, so a label-error checker has nothing to find; the scanner flags the token."]
+    if result.get("speed"):
+        s = result["speed"]
+        lines += ["", "## Scan speed", "",
+                  f"{s['n_rows']:,} tweet-length rows ({s['chars_per_row']} chars on average; bundled tweets "
+                  f"with a date planted in 10% of one class, replicated), {s['machine']}:", "",
+                  "| implementation | rows timed | seconds | 1M-row time |", "|---|---:|---:|---:|",
+                  f"| `spurlab scan` (vectorised, sparse counts) | {s['n_rows']:,} | {s['scan_s']} | {s['scan_s']} s |",
+                  f"| pure-Python `Counter` scan (same tokenizer) | {s['subsample_rows']:,} | "
+                  f"{s['counter_count_s'] + s['counter_stats_s']:.1f} | ~{s['counter_1m_estimate_s']} s "
+                  f"(extrapolated: {s['counter_per_row_us']} µs/row counting + statistics as measured) |",
+                  "", f"Speed-up at 1M rows: **{s['speedup']}x** (on the same {s['subsample_rows']:,}-row "
+                  f"subsample: {s['speedup_same_subsample']}x). Top finding at 1M rows: `{s['scan_top']}`. "
+                  f"Both use the same regex tokenizer, which is most of the cost: tokenising the subsample alone "
+                  f"takes {s['tokenize_subsample_s']} s of the scan's {s['scan_subsample_s']} s, so the vectorised "
+                  f"counting and statistics cost {max(s['scan_subsample_s'] - s['tokenize_subsample_s'], 0):.2f} s "
+                  f"against {max(s['counter_count_s'] + s['counter_stats_s'] - s['tokenize_subsample_s'], 0):.2f}"
+                  " s for the Counter loop. Timings are wall-clock on a 2-core machine shared with other jobs."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="2 datasets + tweets, 3 proportions, no speed 1M")
+    parser.add_argument("--no-cleanlab", action="store_true")
+    parser.add_argument("--no-speed", action="store_true")
+    parser.add_argument("--speed-rows", type=int, default=1_000_000)
+    parser.add_argument("--out", type=Path, default=RESULTS)
+    args = parser.parse_args(argv)
+    t0 = time.perf_counter()
+    data = datasets(args.quick)
+    props = [0.01, 0.05, 0.25] if args.quick else PROPORTIONS
+    sources = SOURCES
+    locations = LOCATIONS
+    fa = false_alarms(data)
+    t1 = time.perf_counter()
+    grid = detection_grid(data, sources, locations, props)
+    grid_s = time.perf_counter() - t1
+    result: dict[str, Any] = {
+        "meta": {"mode": "quick" if args.quick else "full", "datasets": list(data), "sources": list(sources),
+                 "locations": locations, "proportions": props, "grid_s": round(grid_s, 1),
+                 "scan_config": "default ScanConfig()"},
+        "false_alarms": fa, "grid": grid,
+    }
+    if not args.no_cleanlab:
+        try:
+            import cleanlab  # noqa: F401
+        except ImportError:
+            print("note: cleanlab not installed; skipping the comparison (pip install cleanlab)", file=sys.stderr)
+        else:
+            result["cleanlab"] = cleanlab_grid(data, sources, [0.05, 0.25, 1.0] if not args.quick else [0.25])
+    if not args.no_speed:
+        rows = min(args.speed_rows, 100_000) if args.quick else args.speed_rows
+        result["speed"] = speed(rows, min(20_000, rows))
+    result["meta"]["total_s"] = round(time.perf_counter() - t0, 1)
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_json(args.out / "detection.json", result)
+    write_text(args.out / "detection.md", markdown(result))
+    print(markdown(result))
+
+
+if __name__ == "__main__":
+    main()

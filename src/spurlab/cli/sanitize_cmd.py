@@ -1,0 +1,62 @@
+"""``spurlab sanitize``: remove or mask flagged tokens/shapes and write the data, a manifest and a summary."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.text import Text
+
+from spurlab.cli.app import app
+from spurlab.cli.common import DATA_HELP, split_list
+from spurlab.errors import SpurlabError
+
+
+@app.command("sanitize")
+def sanitize_command(
+    data: str = typer.Argument(..., help=DATA_HELP),
+    out: Path = typer.Option(..., "--out", help="Output directory: data.<ext>, manifest.jsonl, summary.json."),
+    findings: Path = typer.Option(None, "--findings", help="findings.json written by 'spurlab scan'."),
+    auto: bool = typer.Option(False, "--auto", help="Scan first and strip every finding at --alpha."),
+    alpha: float = typer.Option(0.01, "--alpha", help="Significance level of the --auto scan, in (0, 1)."),
+    mode: str = typer.Option("remove", "--mode", help="remove (delete the token) or mask (replace it)."),
+    mask: str = typer.Option("[MASK]", "--mask", help="Replacement string for --mode mask."),
+    top: int = typer.Option(None, "--top", help="Use only the first N (ranked) findings."),
+    text_col: str = typer.Option(None, "--text-col", help="Text column (default: text)."),
+    label_col: str = typer.Option(None, "--label-col", help="Label column (default: label)."),
+    labels: str = typer.Option(None, "--labels", help="Keep only these labels, comma-separated."),
+    split: str = typer.Option("all", "--split", help="Which split: train, test or all."),
+    encoding: str = typer.Option(None, "--encoding", help="Text encoding of local files (default utf-8)."),
+) -> None:
+    """Strip every token (or every token of a shape) that a scan flagged, in rows of every label.
+
+    Nothing is written unless everything succeeds; the summary is moved into place last.
+    """
+    from spurlab.defend.sanitize import load_findings, sanitize, save_result
+    from spurlab.detect.scanner import ScanConfig
+
+    if (findings is None) == (not auto):
+        raise SpurlabError("give exactly one of --findings FILE or --auto")
+    if mode not in ("remove", "mask"):
+        raise SpurlabError(f"unknown --mode {mode!r} (use remove or mask)")
+    if top is not None and top < 1:
+        raise SpurlabError(f"--top must be at least 1, got {top}")
+    config = ScanConfig(alpha=alpha)
+    config.validate()
+    report = load_findings(findings) if findings is not None else None
+    from spurlab.data.loaders import load_table
+
+    dataset = load_table(data, text_col=text_col, label_col=label_col, encoding=encoding, split=split,
+                         labels=split_list(labels))
+    result = sanitize(dataset, report, mode=mode, scan_config=config, top=top, mask=mask)  # type: ignore[arg-type]
+    paths = save_result(result, out)
+    s = result.summary
+    console = Console()
+    console.print(Text(f"{s['dataset']}: {s['n_removed']} token(s) {'removed' if mode == 'remove' else 'masked'} "
+                       f"in {s['n_rows_changed']}/{s['n_rows']} rows ({s['source']})"))
+    for feature, count in list(s["removed_per_feature"].items())[:10]:
+        console.print(Text(f"  {feature}: {count}"))
+    if s["skipped_findings"]:
+        console.print(Text(f"skipped {len(s['skipped_findings'])} subword finding(s) (not mappable to text)"))
+    console.print(Text("wrote " + ", ".join(str(p) for p in paths.values())))

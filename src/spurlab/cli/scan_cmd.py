@@ -1,0 +1,100 @@
+"""``spurlab scan``: find tokens and token shapes spuriously tied to one label, before training."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from spurlab.cli.app import app
+from spurlab.cli.common import DATA_HELP, split_list
+from spurlab.detect.scanner import ScanConfig, ScanReport, scan
+from spurlab.errors import SpurlabError
+
+
+def _fmt_p(log10_p: float) -> str:
+    return f"{10 ** log10_p:.1e}" if log10_p > -300 else f"1e{log10_p:.0f}"
+
+
+def print_report(report: ScanReport, top: int, console: Console) -> None:
+    """A table of the top findings and one line of dataset summary."""
+    s = report.summary
+    prior = ", ".join(f"{k} {v:.2f}" for k, v in s["label_prior"].items())
+    console.print(Text(f"{s['dataset']}: {s['n_rows']} rows, prior {prior}; {s['n_tested_features']} features "
+                       f"tested (support >= {s['min_support']}), {s['n_findings']} findings at "
+                       f"{s['correction']} p < {s['alpha']}"))
+    if not report.findings:
+        return
+    table = Table(title=f"top {min(top, len(report.findings))} findings (ranked by purity score)")
+    for name, justify in (("#", "right"), ("feature", "left"), ("kind, where", "left"), ("rows", "right"),
+                          ("label", "left"), ("p(y|t)", "right"), ("H bits", "right"), ("PMI", "right"),
+                          ("p adj", "right"), ("edge skew", "right"), ("score", "right")):
+        table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
+    for i, f in enumerate(report.findings[:top], 1):
+        where = {"start": "first token", "end": "last token"}.get(f.position, "anywhere")
+        table.add_row(str(i), Text(f.feature[:40]), f"{f.kind}, {where}", str(f.support), Text(f.label),
+                      f"{f.p_label:.3f}",
+                      f"{f.entropy:.3f}", "-" if f.pmi is None else f"{f.pmi:.2f}", _fmt_p(f.log10_p_adj),
+                      "-" if f.position_skew is None else f"{f.position_skew:.2f}", f"{f.score:.3f}")
+    console.print(table)
+
+
+def write_outputs(report: ScanReport, out: Path) -> list[Path]:
+    """``findings.json`` and ``entropy_histogram.png`` in ``out``."""
+    from spurlab.atomic import write_json
+    from spurlab.report.entropy_histogram import plot_entropy_histogram
+
+    hist = report.summary["histogram"]
+    png = plot_entropy_histogram(report.entropies, report.flagged_entropies, hist["max_entropy_bits"],
+                                 out / "entropy_histogram.png", min_support=hist["min_support"],
+                                 title=f"{report.summary['dataset']}: H(y|token), tokens in > "
+                                       f"{hist['min_support']} rows (n = {hist['n_tokens']})")
+    findings = out / "findings.json"
+    write_json(findings, report.to_dict())
+    return [findings, png]
+
+
+@app.command("scan")
+def scan_command(
+    data: str = typer.Argument(..., help=DATA_HELP),
+    out: Path = typer.Option(None, "--out", help="Directory for findings.json and entropy_histogram.png."),
+    top: int = typer.Option(20, "--top", help="Findings shown in the table (all are written)."),
+    min_support: int = typer.Option(None, "--min-support", help="Rows a token must appear in to be tested "
+                                    "(default 10)."),
+    alpha: float = typer.Option(0.01, "--alpha", help="Significance level after correction, in (0, 1)."),
+    correction: str = typer.Option("bonferroni", "--correction", help="bonferroni or bh (Benjamini-Hochberg)."),
+    rank_by: str = typer.Option("purity", "--rank-by", help="purity (Wilson lower bound of p(y|t) above the "
+                                "prior) or significance (-log10 corrected p)."),
+    tokenizer: str = typer.Option(None, "--tokenizer", help="HF tokenizer name or folder: subword tokens "
+                                  "instead of word tokens (shapes still come from words)."),
+    no_shapes: bool = typer.Option(False, "--no-shapes", help="Count tokens only, no shapes."),
+    case_sensitive: bool = typer.Option(False, "--case-sensitive", help="Do not lowercase tokens."),
+    text_col: str = typer.Option(None, "--text-col", help="Text column (default: text)."),
+    label_col: str = typer.Option(None, "--label-col", help="Label column (default: label)."),
+    labels: str = typer.Option(None, "--labels", help="Keep only these labels, comma-separated."),
+    split: str = typer.Option("all", "--split", help="Which split to scan: train, test or all."),
+    encoding: str = typer.Option(None, "--encoding", help="Text encoding of local files (default utf-8)."),
+) -> None:
+    """Rank tokens and shapes by how strongly they tie to one label (one-sided binomial test, corrected)."""
+    if top < 1:
+        raise SpurlabError(f"--top must be at least 1, got {top}")
+    if rank_by not in ("purity", "significance"):
+        raise SpurlabError(f"unknown --rank-by {rank_by!r} (use purity or significance)")
+    config = ScanConfig(alpha=alpha, min_support=min_support, correction=correction,  # type: ignore[arg-type]
+                        lowercase=not case_sensitive, shapes=not no_shapes, tokenizer=tokenizer,
+                        rank_by=rank_by)  # type: ignore[arg-type]
+    config.validate()
+    from spurlab.data.loaders import load_table
+
+    dataset = load_table(data, text_col=text_col, label_col=label_col, encoding=encoding, split=split,
+                         labels=split_list(labels))
+    report = scan(dataset, config)
+    console = Console(width=None if sys.stdout.isatty() else 140)
+    print_report(report, top, console)
+    if out is not None:
+        paths = write_outputs(report, out)
+        console.print(Text("wrote " + ", ".join(str(p) for p in paths)))

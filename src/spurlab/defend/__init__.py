@@ -1,0 +1,7 @@
+"""Defenses: transform a dataset, report what was removed."""
+
+from spurlab.defend.base import Defense, DefenseResult, available_defenses, get_defense, register_defense
+from spurlab.defend.sanitize import SanitizeResult, load_findings, sanitize, save_result
+
+__all__ = ["Defense", "DefenseResult", "SanitizeResult", "available_defenses", "get_defense", "load_findings",
+           "register_defense", "sanitize", "save_result"]

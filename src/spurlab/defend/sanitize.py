@@ -1,0 +1,206 @@
+"""Remove or mask flagged tokens and token shapes, with a manifest of every change.
+
+Flagged features come from a scan (a :class:`ScanReport`, a list of findings, or ``findings.json``) or from
+an automatic scan at a given ``alpha``. A token feature matches every token that normalises to it; a shape
+matches every token of that shape (flagging ``<DATE>`` removes every date). Subword findings (``--tokenizer``
+scans) cannot be mapped back to text spans and are skipped, which the summary says.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from spurlab.atomic import write_json, write_text
+from spurlab.data.dataset import TextDataset
+from spurlab.defend.base import DefenseResult, register_defense
+from spurlab.detect.scanner import Finding, ScanConfig, ScanReport, scan
+from spurlab.detect.shapes import normalize_token, shapes_of, token_spans
+from spurlab.errors import SpurlabError
+
+Mode = Literal["remove", "mask"]
+DEFAULT_MASK = "[MASK]"
+
+SanitizeResult = DefenseResult
+
+
+@dataclass
+class FlagSet:
+    """What to strip: normalised token strings and shape names, anywhere or only as a row's first/last token."""
+
+    tokens: set[str] = field(default_factory=set)
+    shapes: set[str] = field(default_factory=set)
+    lowercase: bool = True
+    skipped: list[str] = field(default_factory=list)  # findings that cannot be mapped to text
+    at: dict[str, set[str]] = field(default_factory=lambda: {"start": set(), "end": set()})
+
+    @classmethod
+    def from_findings(cls, findings: Iterable[Finding], lowercase: bool = True) -> FlagSet:
+        flags = cls(lowercase=lowercase)
+        for f in findings:
+            if f.kind not in ("shape", "token"):
+                flags.skipped.append(f.feature)
+                continue
+            name = f.feature if f.kind == "shape" else normalize_token(f.feature, lowercase)
+            if f.position in flags.at:
+                flags.at[f.position].add(name)
+            elif f.kind == "shape":
+                flags.shapes.add(name)
+            else:
+                flags.tokens.add(name)
+        return flags
+
+    def match(self, token: str, index: int = -2, n_tokens: int = -1) -> str | None:
+        """The flagged feature a token at ``index`` of ``n_tokens`` matches, or None.
+
+        Positional features are named ``^feature`` (first token) and ``feature$`` (last token).
+        """
+        names = (normalize_token(token, self.lowercase), *shapes_of(token))
+        for name in names:
+            if name in self.tokens or name in self.shapes:
+                return name
+        if index == 0:
+            for name in names:
+                if name in self.at["start"]:
+                    return f"^{name}"
+        if index == n_tokens - 1:
+            for name in names:
+                if name in self.at["end"]:
+                    return f"{name}$"
+        return None
+
+
+def _strip(text: str, spans: list[tuple[int, int]], mode: Mode, mask: str) -> str:
+    """Mask the given spans of ``text``, or remove them together with one neighbouring whitespace run."""
+    out: list[str] = []
+    pos = 0
+    for start, end in spans:
+        piece = text[pos:start]
+        if mode == "mask":
+            piece += mask
+        elif start > 0 and text[start - 1].isspace() and (end == len(text) or text[end].isspace()):
+            piece = piece.rstrip()
+        out.append(piece)
+        pos = end
+    result = "".join(out) + text[pos:]
+    if mode == "remove" and spans and not text[:spans[0][0]].strip():
+        result = result.lstrip()
+    return result
+
+
+def sanitize_texts(texts: list[str], flags: FlagSet, mode: Mode = "remove", mask: str = DEFAULT_MASK
+                   ) -> tuple[list[str], list[dict[str, Any]]]:
+    """Sanitized texts and one manifest record per changed row."""
+    out = list(texts)
+    manifest = []
+    for row, text in enumerate(texts):
+        spans = token_spans(text)
+        hits = [(s, e, tok, feat) for i, (s, e, tok) in enumerate(spans)
+                if (feat := flags.match(tok, i, len(spans))) is not None]
+        if not hits:
+            continue
+        out[row] = _strip(text, [(s, e) for s, e, _, _ in hits], mode, mask)
+        manifest.append({"row": row, "removed": [h[2] for h in hits], "offsets": [[h[0], h[1]] for h in hits],
+                         "features": [h[3] for h in hits]})
+    return out, manifest
+
+
+def sanitize(dataset: TextDataset, findings: ScanReport | Iterable[Finding] | None = None, *,
+             mode: Mode = "remove", alpha: float = 0.01, scan_config: ScanConfig | None = None,
+             top: int | None = None, mask: str = DEFAULT_MASK) -> SanitizeResult:
+    """Strip flagged tokens/shapes from every row (all labels); ``findings=None`` scans first at ``alpha``.
+
+    ``top`` keeps only the first ``top`` findings (they are ranked). Row order and other columns are kept.
+    """
+    if mode not in ("remove", "mask"):
+        raise SpurlabError(f"unknown mode {mode!r} (use remove or mask)")
+    if top is not None and top < 1:
+        raise SpurlabError(f"--top must be at least 1, got {top}")
+    if len(dataset) == 0:
+        raise SpurlabError(f"{dataset.name}: the dataset has no rows")
+    lowercase = True
+    if findings is None:
+        config = scan_config or ScanConfig(alpha=alpha)
+        if scan_config is None:
+            config.validate()
+        report = scan(dataset, config)
+        chosen, source = report.findings, f"auto scan (alpha={config.alpha}, {config.correction})"
+        lowercase = config.lowercase
+    elif isinstance(findings, ScanReport):
+        chosen, source = findings.findings, "findings"
+        lowercase = bool(findings.config.get("lowercase", True))
+    else:
+        chosen, source = list(findings), "findings"
+    chosen = list(chosen)[:top] if top is not None else list(chosen)
+    flags = FlagSet.from_findings(chosen, lowercase)
+    texts, manifest = sanitize_texts(dataset.texts, flags, mode, mask)
+    labels = dataset.label_strings
+    for record in manifest:
+        record["label"] = labels[record["row"]]
+        record["mode"] = mode
+    frame = dataset.frame.copy()
+    frame[dataset.text_col] = texts
+    per_feature = Counter(f for r in manifest for f in r["features"])
+    summary = {
+        "dataset": dataset.name, "mode": mode, "source": source, "n_rows": len(dataset),
+        "n_rows_changed": len(manifest), "n_removed": sum(len(r["removed"]) for r in manifest),
+        "rows_changed_per_label": dict(Counter(r["label"] for r in manifest)),
+        "removed_per_feature": dict(per_feature.most_common()),
+        "flagged_tokens": sorted(flags.tokens), "flagged_shapes": sorted(flags.shapes),
+        "flagged_first_token": sorted(flags.at["start"]), "flagged_last_token": sorted(flags.at["end"]),
+        "skipped_findings": flags.skipped, "lowercase": lowercase,
+    }
+    if mode == "mask":
+        summary["mask"] = mask
+    return SanitizeResult(dataset.with_frame(frame), manifest, summary)
+
+
+def load_findings(path: str | Path) -> ScanReport:
+    """Read ``findings.json``; a missing or malformed file is one clear line."""
+    from spurlab.detect.scanner import report_from_dict
+
+    path = Path(path)
+    if not path.is_file():
+        raise SpurlabError(f"findings file not found: {path}")
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SpurlabError(f"{path}: not valid JSON ({exc})") from exc
+    return report_from_dict(data)
+
+
+def save_result(result: SanitizeResult, out_dir: str | Path) -> dict[str, Path]:
+    """Write ``data.<ext>`` (the input's format), ``manifest.jsonl`` and ``summary.json`` (last), atomically."""
+    from spurlab.data.formats import table_suffix
+    from spurlab.data.loaders import write_table
+
+    out = Path(out_dir)
+    data_path = out / f"data{table_suffix(result.dataset.source_format)}"
+    write_table(result.dataset, data_path)
+    manifest_path = out / "manifest.jsonl"
+    write_text(manifest_path, "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n"
+                                      for r in result.manifest))
+    summary_path = out / "summary.json"
+    write_json(summary_path, {**result.summary, "data_file": data_path.name})
+    return {"data": data_path, "manifest": manifest_path, "summary": summary_path}
+
+
+@dataclass
+class ScanSanitize:
+    """The registered ``sanitize`` defense: scan (or use given findings), then strip what was flagged."""
+
+    alpha: float = 0.01
+    mode: Mode = "remove"
+    findings: ScanReport | list[Finding] | None = None
+    top: int | None = None
+    name: str = "sanitize"
+
+    def apply(self, dataset: TextDataset) -> DefenseResult:
+        return sanitize(dataset, self.findings, mode=self.mode, alpha=self.alpha, top=self.top)
+
+
+register_defense("sanitize", ScanSanitize)

@@ -1,0 +1,284 @@
+"""Find tokens and token shapes that are spuriously tied to one label, before any training.
+
+The test is the one-sided binomial test of Gardner et al. (2021, "Competency Problems"): for feature ``t`` seen
+in ``n_t`` rows, of which ``k`` carry label ``y``, H0 is ``p(y|t) = p(y)`` (the label prior) and the p-value is
+``P(Binomial(n_t, p(y)) >= k)``. Every feature with support ``>= min_support`` is tested against every label;
+the p-values are corrected over all those tests (Bonferroni by default, Benjamini–Hochberg on request).
+
+A *finding* is a feature whose best label has a corrected p-value below ``alpha``. Findings are ranked by
+``score = -log10(corrected p)``, ties broken by larger support, then lower entropy H(y|t), then name.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+
+from spurlab.data.dataset import TextDataset
+from spurlab.detect.stats import (
+    FeatureCounts,
+    adjust_log10,
+    binom_log10_sf,
+    conditional,
+    count_features,
+    entropy_bits,
+    pmi_bits,
+)
+from spurlab.errors import SpurlabError
+
+FORMAT = "spurlab.scan"
+FORMAT_VERSION = 1
+#: Default minimum number of rows a feature must appear in to be tested (see docs/scan.md).
+DEFAULT_MIN_SUPPORT = 10
+#: The paper's diagnostic: H(y|t) over tokens seen in more than this many rows.
+HISTOGRAM_MIN_SUPPORT = 50
+
+
+@dataclass
+class ScanConfig:
+    """How to scan. ``min_support=None`` means ``DEFAULT_MIN_SUPPORT``."""
+
+    alpha: float = 0.01
+    min_support: int | None = None
+    correction: Literal["bonferroni", "bh"] = "bonferroni"
+    lowercase: bool = True
+    shapes: bool = True
+    tokenizer: str | None = None  # a Hugging Face tokenizer name or folder: subword tokens instead of words
+    max_examples: int = 3
+    histogram_min_support: int = HISTOGRAM_MIN_SUPPORT
+    histogram_bins: int = 20
+    rank_by: Literal["purity", "significance"] = "purity"
+    positional: bool = True  # also test "first token is t" / "last token is t" features
+    z: float = 2.576  # normal quantile of the purity lower bound (two-sided 99%)
+
+    def validate(self) -> None:
+        if not (0.0 < float(self.alpha) < 1.0):
+            raise SpurlabError(f"alpha must be between 0 and 1 (exclusive), got {self.alpha}")
+        if self.min_support is not None and self.min_support < 1:
+            raise SpurlabError(f"min support must be at least 1, got {self.min_support}")
+        if self.correction not in ("bonferroni", "bh"):
+            raise SpurlabError(f"unknown correction {self.correction!r} (use bonferroni or bh)")
+        if self.max_examples < 0:
+            raise SpurlabError("max examples must be >= 0")
+
+    @property
+    def effective_min_support(self) -> int:
+        return DEFAULT_MIN_SUPPORT if self.min_support is None else int(self.min_support)
+
+
+@dataclass
+class Finding:
+    """One token or shape whose label distribution departs significantly from the prior."""
+
+    feature: str
+    kind: str  # "token", "subword" or "shape"
+    position: str = "any"  # "any", or "start"/"end": only as the row's first/last token
+    support: int = 0  # rows containing it
+    label: str = ""  # the label it points to (smallest p-value)
+    label_id: int = -1
+    p_label: float = 0.0  # p(label | feature)
+    entropy: float = 0.0  # H(y | feature), bits
+    pmi: float | None = None  # log2 p(label|feature) / p(label)
+    log10_p: float = 0.0  # raw one-sided binomial log10 p-value for that label
+    log10_p_adj: float = 0.0  # after the multiple-testing correction
+    p_value: float = 1.0  # 10 ** log10_p_adj (may underflow to 0.0; use log10_p_adj)
+    purity_lb: float = 0.0  # Wilson lower confidence bound of p(label | feature)
+    score: float = 0.0  # the ranking score (see the module docstring)
+    position_skew: float | None = None  # observed / expected share at a row's first or last token (1 = none)
+    first_share: float = 0.0  # share of occurrences that are a row's first token
+    last_share: float = 0.0
+    counts: dict[str, int] = field(default_factory=dict)  # rows per label
+    examples: list[int] = field(default_factory=list)  # row indices with the feature and that label
+
+    def to_dict(self) -> dict[str, Any]:
+        return _clean(asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Finding:
+        """Rebuild from ``to_dict`` output; unknown keys are ignored, missing ones take their defaults."""
+        names = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in data.items() if k in names})
+
+
+@dataclass
+class ScanReport:
+    """Ranked findings plus a dataset summary; ``entropies`` holds H(y|t) of tokens above histogram support."""
+
+    findings: list[Finding]
+    summary: dict[str, Any]
+    config: dict[str, Any]
+    entropies: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    flagged_entropies: np.ndarray = field(default_factory=lambda: np.zeros(0))
+
+    def top(self, n: int) -> list[Finding]:
+        return self.findings[:n]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"format": FORMAT, "version": FORMAT_VERSION, "config": self.config, "summary": self.summary,
+                "findings": [f.to_dict() for f in self.findings]}
+
+
+def _clean(obj: Any) -> Any:
+    """JSON-safe copy: numpy scalars to Python, non-finite floats to None."""
+    if isinstance(obj, dict):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    return obj
+
+
+def wilson_lower(k: np.ndarray, n: np.ndarray, z: float) -> np.ndarray:
+    """Wilson score lower confidence bound of a proportion ``k / n``."""
+    k = np.asarray(k, dtype=float)
+    n = np.maximum(np.asarray(n, dtype=float), 1.0)
+    phat = k / n
+    z2 = z * z
+    centre = phat + z2 / (2 * n)
+    spread = z * np.sqrt(phat * (1 - phat) / n + z2 / (4 * n * n))
+    return (centre - spread) / (1 + z2 / n)
+
+
+def _subword_tokens(texts: list[str], name: str) -> tuple[list[list[int]], list[str]]:
+    """Token ids per row and the id -> string table of a Hugging Face tokenizer (loaded offline-first)."""
+    try:
+        from transformers import AutoTokenizer
+    except ImportError as exc:  # pragma: no cover
+        raise SpurlabError("--tokenizer needs the transformers package") from exc
+    try:
+        tok = AutoTokenizer.from_pretrained(name)
+    except Exception as exc:
+        raise SpurlabError(f"cannot load tokenizer {name!r}: {str(exc).strip().splitlines()[0][:160]}") from exc
+    ids = tok(texts, add_special_tokens=False)["input_ids"]
+    vocab_size = max(len(tok), max((max(r) for r in ids if r), default=0) + 1)
+    table = tok.convert_ids_to_tokens(list(range(vocab_size)))
+    return ids, [str(t) for t in table]
+
+
+def scan(dataset: TextDataset, config: ScanConfig | None = None) -> ScanReport:
+    """Count, test and rank every token and shape of ``dataset``; see the module docstring."""
+    config = config or ScanConfig()
+    config.validate()
+    if len(dataset) == 0:
+        raise SpurlabError(f"{dataset.name}: the dataset has no rows")
+    labels = dataset.label_names
+    if len(labels) < 2:
+        raise SpurlabError(f"{dataset.name}: needs at least two labels to scan, found {len(labels)}")
+    texts = dataset.texts
+    label_ids = dataset.label_ids
+    sub_ids = sub_vocab = None
+    if config.tokenizer:
+        sub_ids, sub_vocab = _subword_tokens(texts, config.tokenizer)
+    counts = count_features(texts, label_ids, len(labels), lowercase=config.lowercase, shapes=config.shapes,
+                            subword_tokens=sub_ids, subword_vocab=sub_vocab, positional=config.positional)
+    return _report(dataset, counts, config)
+
+
+def _report(dataset: TextDataset, c: FeatureCounts, config: ScanConfig) -> ScanReport:
+    labels = dataset.label_names
+    n_rows = len(dataset)
+    prior = c.label_counts / n_rows
+    support = c.support
+    p_y = conditional(c.doc_freq)
+    ent = entropy_bits(p_y)
+    min_support = config.effective_min_support
+    tested = np.flatnonzero((support >= min_support) & (support < n_rows))
+    # one-sided binomial tests, every tested feature x every label with a non-zero prior
+    k = c.doc_freq[tested]
+    n = support[tested][:, None]
+    log10_p = binom_log10_sf(k, n, prior[None, :])
+    log10_p[:, prior <= 0] = 0.0
+    log10_adj = adjust_log10(log10_p, config.correction) if log10_p.size else log10_p
+    best = np.argmin(log10_adj, axis=1) if tested.size else np.zeros(0, dtype=int)
+    rows = np.arange(tested.size)
+    best_adj = log10_adj[rows, best] if tested.size else np.zeros(0)
+    significant = best_adj < math.log10(config.alpha)
+    hit = tested[significant]
+    purity = wilson_lower(c.doc_freq[hit, best[significant]], support[hit], config.z)
+    hit_prior = prior[best[significant]]
+    excess = (purity - hit_prior) / np.maximum(1.0 - hit_prior, 1e-12)
+    names = np.array([c.features[i] for i in hit], dtype=object).astype(str)
+    if config.rank_by == "purity":
+        order = np.lexsort((names, ent[hit], -support[hit], best_adj[significant], -np.round(excess, 6)))
+    else:
+        order = np.lexsort((names, ent[hit], -support[hit], best_adj[significant]))
+    pmi = pmi_bits(p_y, prior)
+    skew = c.position_skew
+    occ = np.maximum(c.occurrences, 1)
+    findings = []
+    for j in order:
+        f = int(hit[j])
+        row = int(np.flatnonzero(significant)[j])
+        lab = int(best[row])
+        adj = float(best_adj[row])
+        findings.append(Finding(
+            feature=c.features[f], kind=c.kinds[f], position=c.positions[f], support=int(support[f]),
+            label=labels[lab], label_id=lab,
+            p_label=float(p_y[f, lab]), entropy=float(ent[f]), pmi=float(pmi[f, lab]),
+            log10_p=float(log10_p[row, lab]), log10_p_adj=adj, p_value=float(10.0 ** adj),
+            purity_lb=float(purity[j]), score=float(excess[j]) if config.rank_by == "purity" else -adj,
+            position_skew=None if not np.isfinite(skew[f]) or c.positions[f] != "any" else float(skew[f]),
+            first_share=float(c.first[f] / occ[f]), last_share=float(c.last[f] / occ[f]),
+            counts={labels[i]: int(c.doc_freq[f, i]) for i in range(len(labels))},
+        ))
+    _add_examples(findings, [int(hit[j]) for j in order], c, dataset.label_ids, config.max_examples)
+    token_cols = np.array([k != "shape" and w == "any" for k, w in zip(c.kinds, c.positions, strict=True)])
+    hist_mask = token_cols & (support > config.histogram_min_support)
+    flagged = np.zeros(len(c.features), dtype=bool)
+    flagged[hit] = True
+    entropies, flagged_entropies = ent[hist_mask], ent[hist_mask & flagged]
+    edges = np.linspace(0.0, math.log2(len(labels)), config.histogram_bins + 1)
+    summary = {
+        "dataset": dataset.name, "n_rows": n_rows, "n_tokens": c.n_tokens, "labels": list(labels),
+        "label_counts": {labels[i]: int(c.label_counts[i]) for i in range(len(labels))},
+        "label_prior": {labels[i]: float(prior[i]) for i in range(len(labels))},
+        "n_features": len(c.features), "n_tested_features": int(tested.size),
+        "n_tests": int(log10_p.size), "min_support": min_support, "alpha": config.alpha,
+        "correction": config.correction, "n_findings": len(findings),
+        "n_findings_by_kind": {kind: sum(f.kind == kind for f in findings) for kind in ("token", "subword", "shape")},
+        "histogram": {
+            "min_support": config.histogram_min_support, "n_tokens": int(hist_mask.sum()),
+            "bin_edges": edges.tolist(),
+            "counts": np.histogram(np.clip(entropies, 0, edges[-1]), bins=edges)[0].tolist(),
+            "flagged_counts": np.histogram(np.clip(flagged_entropies, 0, edges[-1]), bins=edges)[0].tolist(),
+            "max_entropy_bits": float(edges[-1]),
+        },
+    }
+    cfg = _clean(asdict(config))
+    return ScanReport(findings, _clean(summary), cfg, entropies, flagged_entropies)
+
+
+def _add_examples(findings: list[Finding], cols: list[int], c: FeatureCounts, label_ids: np.ndarray,
+                  max_examples: int) -> None:
+    if not findings or max_examples == 0:
+        return
+    sub = c.presence[:, cols].tocsc()
+    for j, finding in enumerate(findings):
+        rows = sub.indices[sub.indptr[j]:sub.indptr[j + 1]]
+        rows = np.sort(rows[label_ids[rows] == finding.label_id])
+        finding.examples = [int(r) for r in rows[:max_examples]]
+
+
+def report_from_dict(data: Any) -> ScanReport:
+    """Rebuild a report from ``findings.json`` (as written by ``scan``); one-line error if malformed."""
+    if not isinstance(data, dict) or not isinstance(data.get("findings"), list):
+        raise SpurlabError("not a spurlab findings file (expected an object with a 'findings' list)")
+    findings = []
+    for item in data["findings"]:
+        if not isinstance(item, dict) or not isinstance(item.get("feature"), str) \
+                or item.get("kind") not in ("token", "subword", "shape") \
+                or item.get("position", "any") not in ("any", "start", "end"):
+            raise SpurlabError(f"malformed finding in findings file: {str(item)[:120]}")
+        try:
+            findings.append(Finding.from_dict(item))
+        except TypeError as exc:
+            raise SpurlabError(f"malformed finding in findings file: {exc}") from exc
+    summary = data.get("summary") if isinstance(data.get("summary"), dict) else {}
+    config = data.get("config") if isinstance(data.get("config"), dict) else {}
+    return ScanReport(findings, summary, config)

@@ -1,0 +1,1 @@
+"""Figures and Markdown summaries built from results."""
