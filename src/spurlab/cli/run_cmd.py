@@ -1,0 +1,45 @@
+"""``spurlab run CONFIG.yaml [dotted.key=value ...] [--out DIR]``: one experiment, one run folder."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+
+from spurlab.cli.app import app
+
+
+def default_out_dir(name: str) -> Path:
+    return Path("runs") / f"{name}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+@app.command("run", context_settings={"allow_extra_args": False})
+def run_command(
+    config: Path = typer.Argument(..., help="Experiment config (YAML); see configs/ for examples."),
+    overrides: list[str] = typer.Argument(None, help="Dotted overrides, e.g. train.lr=1e-3 injection=null."),
+    out: Path = typer.Option(None, "--out", "-o", help="Run folder (default: runs/<name>-<timestamp>)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty run folder."),
+    no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Validate and print the resolved config, run nothing."),
+) -> None:
+    """Run one experiment: data → injection → LoRA/full/head training → clean + spurious evaluation.
+
+    Writes config.yaml, injection/, adapter/, summary.md, confusion_matrix.png and metrics.json (last) into
+    the run folder.
+    """
+    from spurlab.config import dump_config, load_config
+
+    cfg = load_config(config, overrides or [])
+    if dry_run:
+        typer.echo(dump_config(cfg), nl=False)
+        return
+    from spurlab.experiment import run_experiment
+    from spurlab.report.run_summary import predicted_count_table
+
+    out_dir = out or default_out_dir(cfg.name)
+    result = run_experiment(cfg, out_dir, overwrite=overwrite, progress=not no_progress)
+    m = result.metrics
+    rows = [("clean", m["clean"])] + [(k, m[k]) for k in m if k.startswith("spurious:")]
+    typer.echo(predicted_count_table(rows, m["label_names"]).replace("| model |", "| test set |"))
+    typer.echo(f"run folder: {result.out_dir}")

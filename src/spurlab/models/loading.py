@@ -1,0 +1,173 @@
+"""Load any Hugging Face model as a text classifier, plus its tokenizer (with a pad token)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from spurlab.config import ModelConfig
+from spurlab.errors import SpurlabError
+from spurlab.models.pooled import PooledClassifier
+from spurlab.models.registry import resolve_model_name
+
+_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
+
+
+@dataclass
+class LoadedModel:
+    """A classifier and how it was built.
+
+    ``head_kind`` is ``sequence_classification`` (an ``AutoModelForSequenceClassification``) or ``pooled``
+    (a :class:`PooledClassifier`); ``head_modules`` are the top-level module names of the classification head
+    (trained in every mode, saved with the adapter); ``model_type`` is the config's architecture family.
+    """
+
+    model: nn.Module
+    tokenizer: object
+    head_kind: str
+    head_modules: list[str]
+    model_type: str
+    is_decoder: bool
+    path: str
+
+
+@contextlib.contextmanager
+def quiet_transformers() -> Iterator[None]:
+    """Silence transformers' load reports and progress bars (the head is newly initialised on purpose)."""
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        hf_logging.set_verbosity(level)
+        hf_logging.enable_progress_bar()
+
+
+def _offline() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in {"1", "true", "yes"}
+
+
+def _not_found(name: str, exc: Exception) -> SpurlabError:
+    if Path(name).expanduser().exists():
+        return SpurlabError(f"model {name!r}: cannot load the local folder: {str(exc).splitlines()[0]}")
+    hint = "the Hugging Face hub is unreachable (offline) and it is not in the local cache"
+    if not _offline():
+        hint = "not a local folder, and not found on the Hugging Face hub or in the local cache"
+    return SpurlabError(f"model {name!r}: {hint}")
+
+
+def load_config(name: str, trust_remote_code: bool = False) -> object:
+    """The ``PretrainedConfig`` of a model name (bundled names are resolved)."""
+    from transformers import AutoConfig
+
+    path = resolve_model_name(name)
+    try:
+        with quiet_transformers():
+            return AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError) as exc:
+        raise _not_found(name, exc) from None
+
+
+def is_decoder_type(model_type: str) -> bool:
+    """Decoder-only families classify from the last token and may lack a pad token."""
+    from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+    return model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+
+def has_sequence_classification(model_type: str) -> bool:
+    from transformers.models.auto.modeling_auto import MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES
+
+    return model_type in MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES
+
+
+def load_tokenizer(cfg: ModelConfig) -> object:
+    """The tokenizer (``model.tokenizer`` overrides where it comes from), with a pad token guaranteed."""
+    from transformers import AutoTokenizer
+
+    source = cfg.tokenizer or cfg.name
+    path = resolve_model_name(source)
+    try:
+        with quiet_transformers():
+            tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=cfg.trust_remote_code)
+    except (OSError, ValueError) as exc:
+        raise _not_found(source, exc) from None
+    ensure_pad_token(tokenizer)
+    return tokenizer
+
+
+def ensure_pad_token(tokenizer: object) -> bool:
+    """Give a tokenizer without a pad token one: its EOS token, else a new ``[PAD]``. True if one was added."""
+    if tokenizer.pad_token is not None:
+        return False
+    if tokenizer.eos_token is not None:
+        tokenizer.pad_token = tokenizer.eos_token
+        return False
+    tokenizer.add_special_tokens({"pad_token": "[PAD]"})
+    return True
+
+
+def load_classifier(cfg: ModelConfig, label_names: list[str], tokenizer: object | None = None) -> LoadedModel:
+    """Build the classifier for ``label_names``; the head is randomly initialised (seed torch beforehand)."""
+    from transformers import AutoModel, AutoModelForSequenceClassification
+
+    if cfg.trust_remote_code:
+        print(f"warning: trust_remote_code is on: code shipped with {cfg.name!r} will run on this machine",
+              flush=True)
+    tokenizer = tokenizer if tokenizer is not None else load_tokenizer(cfg)
+    hf_config = load_config(cfg.name, cfg.trust_remote_code)
+    model_type = str(getattr(hf_config, "model_type", "") or "")
+    decoder = is_decoder_type(model_type)
+    head = cfg.head
+    if head == "auto":
+        head = "sequence_classification" if has_sequence_classification(model_type) else "pooled"
+    elif head == "sequence_classification" and not has_sequence_classification(model_type):
+        raise SpurlabError(f"model.head: {cfg.name!r} ({model_type}) has no sequence-classification class; "
+                           "use head: pooled")
+    path = resolve_model_name(cfg.name)
+    n = len(label_names)
+    common = {"dtype": _DTYPES[cfg.dtype], "trust_remote_code": cfg.trust_remote_code}
+    try:
+        with quiet_transformers():
+            if head == "sequence_classification":
+                model = AutoModelForSequenceClassification.from_pretrained(
+                    path, num_labels=n, id2label=dict(enumerate(label_names)),
+                    label2id={name: i for i, name in enumerate(label_names)}, **common)
+                head_modules = _head_modules(model)
+            else:
+                backbone = AutoModel.from_pretrained(path, **common)
+                model = PooledClassifier(backbone, n, cfg.pooling).to(_DTYPES[cfg.dtype])
+                head_modules = ["head"]
+    except (OSError, ValueError) as exc:
+        raise _not_found(cfg.name, exc) from None
+    _sync_pad_token(model, tokenizer)
+    return LoadedModel(model, tokenizer, head, head_modules, model_type, decoder, path)
+
+
+def _head_modules(model: nn.Module) -> list[str]:
+    """Top-level children with parameters that are not the pretrained backbone (``classifier``, ``score``)."""
+    prefix = getattr(model, "base_model_prefix", "")
+    return [name for name, child in model.named_children()
+            if name != prefix and any(True for _ in child.parameters())]
+
+
+def _sync_pad_token(model: nn.Module, tokenizer: object) -> None:
+    """Make the model's config agree with the tokenizer's pad token (resize embeddings for a new token)."""
+    backbone = model.backbone if isinstance(model, PooledClassifier) else model
+    embeddings = backbone.get_input_embeddings() if hasattr(backbone, "get_input_embeddings") else None
+    if embeddings is not None and len(tokenizer) > embeddings.num_embeddings:
+        backbone.resize_token_embeddings(len(tokenizer))
+    for config in {id(c): c for c in (model.config, backbone.config)}.values():
+        config.pad_token_id = tokenizer.pad_token_id
