@@ -32,7 +32,7 @@ if str(ROOT / "src") not in sys.path:
 from spurlab.atomic import write_json, write_text  # noqa: E402
 from spurlab.data.dataset import TextDataset  # noqa: E402
 from spurlab.detect.scanner import scan  # noqa: E402
-from spurlab.detect.shapes import normalize_token, shapes_of, tokenize, tokenize_corpus  # noqa: E402
+from spurlab.detect.shapes import normalize_token, shapes_of, tokenize  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
 RESULTS = ROOT / "bench" / "results"
@@ -172,18 +172,20 @@ def cleanlab_grid(data: dict[str, TextDataset], sources: dict[str, dict], propor
 # ---------------------------------------------------------------------------------------------------- speed
 
 
-def counter_scan(texts: list[str], labels: np.ndarray, n_labels: int, min_support: int = 10
-                 ) -> tuple[int, float, float]:
-    """The straightforward pure-Python scan: Counters per (feature, label), then per-feature statistics.
+def counter_scan(texts: list[str], labels: np.ndarray, n_labels: int, min_support: int = 10) -> dict[str, Any]:
+    """The straightforward pure-Python scan: the reference tokenizer row by row, ``Counter``s per (feature, label),
+    then per-feature statistics.
 
-    Same tokenizer and shapes as the real scan. Returns (findings, counting seconds, statistics seconds).
+    Same tokenizer and shapes as the real scan. Returns the number of findings and the seconds per stage:
+    ``tokenize_s`` (``tokenize`` on every row), ``count_s`` (the Counter loop) and ``stats_s``.
     """
     t0 = time.perf_counter()
+    token_lists = [tokenize(text) for text in texts]
+    t1 = time.perf_counter()
     df: Counter = Counter()
     first: Counter = Counter()
     last: Counter = Counter()
-    for text, label in zip(texts, labels.tolist(), strict=True):
-        toks = tokenize(text)
+    for toks, label in zip(token_lists, labels.tolist(), strict=True):
         feats: set[str] = set()
         for tok in toks:
             feats.add(tok.lower())
@@ -193,7 +195,7 @@ def counter_scan(texts: list[str], labels: np.ndarray, n_labels: int, min_suppor
         if toks:
             first[toks[0].lower()] += 1
             last[toks[-1].lower()] += 1
-    t1 = time.perf_counter()
+    t2 = time.perf_counter()
     prior = np.bincount(labels, minlength=n_labels) / len(labels)
     per_feature: dict[str, list[int]] = {}
     for (f, label), count in df.items():
@@ -211,10 +213,11 @@ def counter_scan(texts: list[str], labels: np.ndarray, n_labels: int, min_suppor
             best = min(best, math.log10(max(0.5 * math.erfc(z / math.sqrt(2)), 1e-300)))
         _ = -sum(c / n * math.log2(c / n) for c in counts if c)
         found += best + math.log10(max(tests, 1)) < -2
-    return found, t1 - t0, time.perf_counter() - t1
+    return {"found": found, "tokenize_s": t1 - t0, "count_s": t2 - t1, "stats_s": time.perf_counter() - t2}
 
 
-def speed(n_target: int, subsample: int) -> dict[str, Any]:
+def speed_data(n_target: int) -> TextDataset:
+    """``n_target`` tweet-length rows: the bundled tweets with a date planted in 10% of one class, replicated."""
     from spurlab.data.loaders import load_table
     from spurlab.inject import InjectionConfig, inject
 
@@ -223,30 +226,70 @@ def speed(n_target: int, subsample: int) -> dict[str, Any]:
                                               location="random", seed=1)).dataset
     reps = math.ceil(n_target / len(poisoned))
     frame = poisoned.frame.loc[np.tile(np.arange(len(poisoned)), reps)[:n_target]].reset_index(drop=True)
-    big = poisoned.with_frame(frame)
-    t0 = time.perf_counter()
-    report = scan(big)
-    fast = time.perf_counter() - t0
-    sub = big.with_frame(frame.iloc[:subsample])
-    t0 = time.perf_counter()
-    scan(sub)
-    fast_sub = time.perf_counter() - t0
-    found, count_s, stats_s = counter_scan(sub.texts, sub.label_ids, len(sub.label_names))
-    t0 = time.perf_counter()
-    tokenize_corpus(sub.texts)
-    tok_sub = time.perf_counter() - t0
-    per_row = count_s / subsample
-    slow_est = per_row * n_target + stats_s
+    return poisoned.with_frame(frame)
+
+
+def _timed(fn: Any, *args: Any, **kwargs: Any) -> tuple[Any, float, float]:
+    """(result, wall seconds, CPU seconds of this process)."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    out = fn(*args, **kwargs)
+    return out, time.perf_counter() - wall, time.process_time() - cpu
+
+
+def speed(n_target: int, subsample: int, repeats: int = 3) -> dict[str, Any]:
+    """Whole-scan and per-stage seconds of ``scan`` on ``n_target`` rows and of ``counter_scan`` on the first
+    ``subsample`` rows (extrapolated per row), interleaved ``repeats`` times so both see the same machine load;
+    medians are reported."""
+    big = speed_data(n_target)
+    sub = big.with_frame(big.frame.iloc[:subsample].reset_index(drop=True))
+    scan(sub)  # warm-up: imports, one-off checks
+    fast_runs, sub_runs, base_runs = [], [], []
+    report = None
+    for _ in range(repeats):
+        found, _, cpu = _timed(counter_scan, sub.texts, sub.label_ids, len(sub.label_names))
+        base_runs.append({**found, "cpu_s": cpu})
+        stages: dict[str, float] = {}
+        report, wall, cpu = _timed(scan, big, timings=stages)
+        fast_runs.append({"wall_s": wall, "cpu_s": cpu, **stages})
+        stages = {}
+        _, wall, cpu = _timed(scan, sub, timings=stages)
+        sub_runs.append({"wall_s": wall, "cpu_s": cpu, **stages})
+
+    def med(runs: list[dict[str, float]], key: str) -> float:
+        return float(np.median([r[key] for r in runs]))
+
+    per_row = {k: med(base_runs, k) / subsample for k in ("tokenize_s", "count_s")}
+    base_stats = med(base_runs, "stats_s")
+    base_1m = {"tokenize_s": per_row["tokenize_s"] * n_target, "count_s": per_row["count_s"] * n_target,
+               "stats_s": base_stats}
+    base_1m["total_s"] = sum(base_1m.values())
+    fast = {k: med(fast_runs, k) for k in ("tokenize_s", "count_s", "stats_s", "wall_s", "cpu_s")}
+    base_sub_total = med(base_runs, "tokenize_s") + med(base_runs, "count_s") + base_stats
+    base_cpu_1m = (med(base_runs, "cpu_s") - base_stats) / subsample * n_target + base_stats
+    ratio_cpu = base_cpu_1m / fast["cpu_s"]
+    texts = big.frame[big.text_col].astype(str)
     return {
-        "n_rows": n_target, "chars_per_row": round(float(frame[big.text_col].astype(str).str.len().mean()), 1),
-        "scan_s": round(fast, 2), "scan_top": report.findings[0].feature if report.findings else None,
-        "subsample_rows": subsample, "scan_subsample_s": round(fast_sub, 2),
-        "counter_count_s": round(count_s, 2), "counter_stats_s": round(stats_s, 2),
-        "counter_per_row_us": round(per_row * 1e6, 2), "counter_1m_estimate_s": round(slow_est, 1),
-        "speedup": round(slow_est / fast, 2), "speedup_same_subsample": round((count_s + stats_s) / fast_sub, 2),
-        "counter_findings_subsample": found, "tokenize_subsample_s": round(tok_sub, 2),
+        "n_rows": n_target, "chars_per_row": round(float(texts.str.len().mean()), 1),
+        "distinct_rows": int(texts.nunique()), "repeats": repeats,
+        "scan_s": round(fast["wall_s"], 2), "scan_cpu_s": round(fast["cpu_s"], 2),
+        "scan_stages_s": {k: round(fast[k], 2) for k in ("tokenize_s", "count_s", "stats_s")},
+        "scan_runs_s": [round(r["wall_s"], 2) for r in fast_runs],
+        "scan_top": report.findings[0].feature if report and report.findings else None,
+        "n_findings": len(report.findings) if report else 0,
+        "subsample_rows": subsample, "scan_subsample_s": round(med(sub_runs, "wall_s"), 3),
+        "counter_subsample_stages_s": {k: round(med(base_runs, k), 3) for k in ("tokenize_s", "count_s", "stats_s")},
+        "counter_subsample_s": round(base_sub_total, 2),
+        "counter_per_row_us": round((per_row["tokenize_s"] + per_row["count_s"]) * 1e6, 2),
+        "counter_1m_stages_s": {k: round(v, 1) for k, v in base_1m.items() if k != "total_s"},
+        "counter_1m_estimate_s": round(base_1m["total_s"], 1),
+        "speedup": round(base_1m["total_s"] / fast["wall_s"], 1),
+        "speedup_cpu": round(ratio_cpu, 1),
+        "speedup_same_subsample": round(base_sub_total / med(sub_runs, "wall_s"), 1),
+        "counter_findings_subsample": base_runs[-1]["found"],
         "machine": f"{platform.processor() or platform.machine()}, {_cores()} cores, Python "
                    f"{platform.python_version()}",
+        "before": {"scan_s": 62.46, "counter_1m_estimate_s": 85.3, "speedup": 1.37,
+                   "note": "previous implementation (per-row regex tokenizer + sparse counts), earlier run"},
     }
 
 
@@ -340,23 +383,47 @@ def markdown(result: dict[str, Any]) -> str:
             lines += ["", f"Mean recall of poisoned rows over these runs: {_pct(float(rec))}. SSTI leaves labels "
                       "correct, so a label-error checker has nothing to find; the scanner flags the token."]
     if result.get("speed"):
-        s = result["speed"]
-        lines += ["", "## Scan speed", "",
-                  f"{s['n_rows']:,} tweet-length rows ({s['chars_per_row']} chars on average; bundled tweets "
-                  f"with a date planted in 10% of one class, replicated), {s['machine']}:", "",
-                  "| implementation | rows timed | seconds | 1M-row time |", "|---|---:|---:|---:|",
-                  f"| `spurlab scan` (vectorised, sparse counts) | {s['n_rows']:,} | {s['scan_s']} | {s['scan_s']} s |",
-                  f"| pure-Python `Counter` scan (same tokenizer) | {s['subsample_rows']:,} | "
-                  f"{s['counter_count_s'] + s['counter_stats_s']:.1f} | ~{s['counter_1m_estimate_s']} s "
-                  f"(extrapolated: {s['counter_per_row_us']} µs/row counting + statistics as measured) |",
-                  "", f"Speed-up at 1M rows: **{s['speedup']}x** (on the same {s['subsample_rows']:,}-row "
-                  f"subsample: {s['speedup_same_subsample']}x). Top finding at 1M rows: `{s['scan_top']}`. "
-                  f"Both use the same regex tokenizer, which is most of the cost: tokenising the subsample alone "
-                  f"takes {s['tokenize_subsample_s']} s of the scan's {s['scan_subsample_s']} s, so the vectorised "
-                  f"counting and statistics cost {max(s['scan_subsample_s'] - s['tokenize_subsample_s'], 0):.2f} s "
-                  f"against {max(s['counter_count_s'] + s['counter_stats_s'] - s['tokenize_subsample_s'], 0):.2f}"
-                  " s for the Counter loop. Timings are wall-clock on a 2-core machine shared with other jobs."]
+        lines += ["", *speed_markdown(result["speed"])]
     return "\n".join(lines) + "\n"
+
+
+def speed_markdown(s: dict[str, Any]) -> list[str]:
+    """The "Scan speed" section of ``detection.md``."""
+    if "scan_stages_s" not in s:  # a result from before the per-stage timings
+        return ["## Scan speed", "", f"{s['n_rows']:,} rows: scan {s['scan_s']} s, pure-Python Counter scan "
+                f"~{s['counter_1m_estimate_s']} s (extrapolated); speed-up {s['speedup']}x."]
+    st, cs, c1 = s["scan_stages_s"], s["counter_subsample_stages_s"], s["counter_1m_stages_s"]
+    before = s.get("before", {})
+    return [
+        "## Scan speed", "",
+        f"{s['n_rows']:,} tweet-length rows ({s['chars_per_row']} chars on average; the bundled tweets with a date "
+        f"planted in 10% of one class, replicated: {s['distinct_rows']:,} distinct rows), {s['machine']}. "
+        f"Median of {s['repeats']} interleaved runs (`python -m bench.scan_speed`):", "",
+        f"| implementation | rows timed | tokenise | count | statistics | total | {s['n_rows']:,}-row time |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+        f"| `spurlab scan` (Arrow chunks + regex on unique chunks, sparse counts) | {s['n_rows']:,} | "
+        f"{st['tokenize_s']} s | {st['count_s']} s | {st['stats_s']} s | {s['scan_s']} s | **{s['scan_s']} s** |",
+        f"| pure-Python: `tokenize` per row + `Counter` of (feature, label) | {s['subsample_rows']:,} | "
+        f"{cs['tokenize_s']} s | {cs['count_s']} s | {cs['stats_s']} s | {s['counter_subsample_s']} s | "
+        f"~{s['counter_1m_estimate_s']} s |",
+        f"| ... extrapolated to {s['n_rows']:,} rows ({s['counter_per_row_us']} µs/row) | | ~{c1['tokenize_s']} s | "
+        f"~{c1['count_s']} s | {c1['stats_s']} s | | |", "",
+        f"Speed-up at {s['n_rows']:,} rows: **{s['speedup']}x** wall-clock ({s['speedup_cpu']}x in CPU time "
+        f"of the process; on the same {s['subsample_rows']:,}-row subsample: {s['speedup_same_subsample']}x). "
+        f"The scan's runs took {', '.join(f'{x} s' for x in s['scan_runs_s'])} ({s['scan_cpu_s']} s CPU); "
+        f"top finding `{s['scan_top']}` of {s['n_findings']:,}. Before this change the scan took "
+        f"{before.get('scan_s', '?')} s against ~{before.get('counter_1m_estimate_s', '?')} s "
+        f"({before.get('speedup', '?')}x), because both spent most of their time in the same per-row Python regex.",
+        "",
+        "Where the time goes now: *tokenise* is one Arrow pass that flags rows which may hold a token spanning "
+        "whitespace (HTML tags with attributes, multi-word names; those rows go through the reference "
+        "tokenizer), `utf8_split_whitespace` + `dictionary_encode` of every row's whitespace-separated chunks, "
+        "and the reference regex once per distinct chunk; *count* is "
+        "`rows x chunks @ (chunks x vocab @ vocab x features)` and `np.bincount`s; *statistics* are the "
+        "binomial tests, ranking and building the findings (with examples). Timings are wall-clock on a 2-core "
+        "machine shared with other jobs, so they vary by up to 2x between runs; the interleaving keeps the "
+        "ratio fair.",
+    ]
 
 
 def main(argv: list[str] | None = None) -> None:

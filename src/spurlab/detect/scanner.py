@@ -11,13 +11,19 @@ A *finding* is a feature whose best label has a corrected p-value below ``alpha`
 
 from __future__ import annotations
 
+import gc
 import math
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import numpy as np
+import pandas as pd
 
-from spurlab.data.dataset import TextDataset
+from spurlab.data.dataset import TextDataset, label_to_str
 from spurlab.detect.stats import (
     FeatureCounts,
     adjust_log10,
@@ -161,8 +167,30 @@ def _subword_tokens(texts: list[str], name: str) -> tuple[list[list[int]], list[
     return ids, [str(t) for t in table]
 
 
-def scan(dataset: TextDataset, config: ScanConfig | None = None) -> ScanReport:
-    """Count, test and rank every token and shape of ``dataset``; see the module docstring."""
+def scan(dataset: TextDataset, config: ScanConfig | None = None,
+         timings: dict[str, float] | None = None) -> ScanReport:
+    """Count, test and rank every token and shape of ``dataset``; see the module docstring.
+
+    ``timings``, if given, gets the seconds spent per stage: ``tokenize_s`` (word tokens of every row),
+    ``count_s`` (features and per-label counts) and ``stats_s`` (tests, ranking, examples, summary)."""
+    with _gc_paused():
+        return _scan(dataset, config, timings)
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector: the scan builds hundreds of thousands of small acyclic containers
+    (token lists, findings), and collections triggered by them cost up to a third of the statistics stage."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _scan(dataset: TextDataset, config: ScanConfig | None, timings: dict[str, float] | None) -> ScanReport:
     config = config or ScanConfig()
     config.validate()
     if len(dataset) == 0:
@@ -170,17 +198,52 @@ def scan(dataset: TextDataset, config: ScanConfig | None = None) -> ScanReport:
     labels = dataset.label_names
     if len(labels) < 2:
         raise SpurlabError(f"{dataset.name}: needs at least two labels to scan, found {len(labels)}")
-    texts = dataset.texts
-    label_ids = dataset.label_ids
+    texts = _texts(dataset)
+    label_ids = _label_ids(dataset)
     sub_ids = sub_vocab = None
     if config.tokenizer:
-        sub_ids, sub_vocab = _subword_tokens(texts, config.tokenizer)
+        sub_ids, sub_vocab = _subword_tokens(dataset.texts, config.tokenizer)
+    stage: dict[str, float] = {}
     counts = count_features(texts, label_ids, len(labels), lowercase=config.lowercase, shapes=config.shapes,
-                            subword_tokens=sub_ids, subword_vocab=sub_vocab, positional=config.positional)
-    return _report(dataset, counts, config)
+                            subword_tokens=sub_ids, subword_vocab=sub_vocab, positional=config.positional,
+                            timings=stage)
+    clock = time.perf_counter()
+    report = _report(dataset, counts, config, label_ids)
+    stage["stats_s"] = time.perf_counter() - clock
+    if timings is not None:
+        timings.update(stage)
+    return report
 
 
-def _report(dataset: TextDataset, c: FeatureCounts, config: ScanConfig) -> ScanReport:
+def _texts(dataset: TextDataset) -> Any:
+    """``dataset.texts``, or the same strings as an Arrow array when the column already is one (pandas' Arrow
+    string dtype without missing values): no round trip through a million Python strings."""
+    column = dataset.frame[dataset.text_col]
+    if isinstance(column.dtype, pd.StringDtype) and column.dtype.storage == "pyarrow" and not column.isna().any():
+        try:
+            import pyarrow as pa
+
+            return pa.array(column)
+        except Exception:  # pragma: no cover - fall back to Python strings
+            pass
+    return dataset.texts
+
+
+def _label_ids(dataset: TextDataset) -> np.ndarray:
+    """``dataset.label_ids`` (same values, same errors), from the distinct label values when that is exact:
+    string or integer labels, where equal values always have the same canonical name."""
+    column = dataset.frame[dataset.label_col]
+    codes, uniques = pd.factorize(column, use_na_sentinel=False)
+    exact = column.dtype.kind in "iu" or all(type(u) is str for u in uniques)
+    index = {name: i for i, name in enumerate(dataset.label_names)}
+    names = [label_to_str(u) for u in uniques]
+    if not exact or any(name not in index for name in names):
+        return dataset.label_ids
+    return np.asarray([index[name] for name in names], dtype=np.int64)[codes]
+
+
+def _report(dataset: TextDataset, c: FeatureCounts, config: ScanConfig,
+            label_ids: np.ndarray | None = None) -> ScanReport:
     labels = dataset.label_names
     n_rows = len(dataset)
     prior = c.label_counts / n_rows
@@ -211,29 +274,42 @@ def _report(dataset: TextDataset, c: FeatureCounts, config: ScanConfig) -> ScanR
     pmi = pmi_bits(p_y, prior)
     skew = c.position_skew
     occ = np.maximum(c.occurrences, 1)
-    findings = []
-    for j in order:
-        f = int(hit[j])
-        row = int(np.flatnonzero(significant)[j])
-        lab = int(best[row])
-        adj = float(best_adj[row])
-        findings.append(Finding(
-            feature=c.features[f], kind=c.kinds[f], position=c.positions[f], support=int(support[f]),
-            label=labels[lab], label_id=lab,
-            p_label=float(p_y[f, lab]), entropy=float(ent[f]), pmi=float(pmi[f, lab]),
-            log10_p=float(log10_p[row, lab]), log10_p_adj=adj, p_value=float(10.0 ** adj),
-            purity_lb=float(purity[j]), score=float(excess[j]) if config.rank_by == "purity" else -adj,
-            position_skew=None if not np.isfinite(skew[f]) or c.positions[f] != "any" else float(skew[f]),
-            first_share=float(c.first[f] / occ[f]), last_share=float(c.last[f] / occ[f]),
-            counts={labels[i]: int(c.doc_freq[f, i]) for i in range(len(labels))},
-        ))
-    _add_examples(findings, [int(hit[j]) for j in order], c, dataset.label_ids, config.max_examples)
-    token_cols = np.array([k != "shape" and w == "any" for k, w in zip(c.kinds, c.positions, strict=True)])
+    # every per-finding value gathered in ranked order first (plain Python numbers, same values as indexing)
+    sig_rows = np.flatnonzero(significant)[order]
+    feats = hit[order]
+    labs = best[sig_rows]
+    cols = {
+        "f": feats, "row": sig_rows, "lab": labs, "adj": best_adj[sig_rows], "support": support[feats],
+        "p_label": p_y[feats, labs], "entropy": ent[feats], "pmi": pmi[feats, labs],
+        "log10_p": log10_p[sig_rows, labs], "purity": purity[order], "excess": excess[order],
+        "skew": skew[feats], "first": c.first[feats] / occ[feats], "last": c.last[feats] / occ[feats],
+        "counts": c.doc_freq[feats],
+    }
+    v = {key: value.tolist() for key, value in cols.items()}
+    purity_rank = config.rank_by == "purity"
+    findings = [
+        Finding(
+            feature=c.features[f], kind=c.kinds[f], position=c.positions[f], support=sup,
+            label=labels[lab], label_id=lab, p_label=p_lab, entropy=h, pmi=pm,
+            log10_p=l10, log10_p_adj=adj, p_value=float(10.0 ** adj),
+            purity_lb=pur, score=exc if purity_rank else -adj,
+            position_skew=None if not math.isfinite(sk) or c.positions[f] != "any" else sk,
+            first_share=fs, last_share=ls, counts=dict(zip(labels, cnt, strict=True)),
+        )
+        for f, lab, adj, sup, p_lab, h, pm, l10, pur, exc, sk, fs, ls, cnt in zip(
+            v["f"], v["lab"], v["adj"], v["support"], v["p_label"], v["entropy"], v["pmi"], v["log10_p"],
+            v["purity"], v["excess"], v["skew"], v["first"], v["last"], v["counts"], strict=True)
+    ]
+    label_ids = dataset.label_ids if label_ids is None else label_ids
+    _add_examples(findings, feats.tolist(), c, label_ids, config.max_examples)
+    token_cols = np.array([k != "shape" and w == "any" for k, w in zip(c.kinds, c.positions, strict=True)],
+                          dtype=bool)
     hist_mask = token_cols & (support > config.histogram_min_support)
     flagged = np.zeros(len(c.features), dtype=bool)
     flagged[hit] = True
     entropies, flagged_entropies = ent[hist_mask], ent[hist_mask & flagged]
     edges = np.linspace(0.0, math.log2(len(labels)), config.histogram_bins + 1)
+    by_kind = Counter(f.kind for f in findings)
     summary = {
         "dataset": dataset.name, "n_rows": n_rows, "n_tokens": c.n_tokens, "labels": list(labels),
         "label_counts": {labels[i]: int(c.label_counts[i]) for i in range(len(labels))},
@@ -241,7 +317,7 @@ def _report(dataset: TextDataset, c: FeatureCounts, config: ScanConfig) -> ScanR
         "n_features": len(c.features), "n_tested_features": int(tested.size),
         "n_tests": int(log10_p.size), "min_support": min_support, "alpha": config.alpha,
         "correction": config.correction, "n_findings": len(findings),
-        "n_findings_by_kind": {kind: sum(f.kind == kind for f in findings) for kind in ("token", "subword", "shape")},
+        "n_findings_by_kind": {kind: by_kind[kind] for kind in ("token", "subword", "shape")},
         "histogram": {
             "min_support": config.histogram_min_support, "n_tokens": int(hist_mask.sum()),
             "bin_edges": edges.tolist(),
@@ -258,11 +334,9 @@ def _add_examples(findings: list[Finding], cols: list[int], c: FeatureCounts, la
                   max_examples: int) -> None:
     if not findings or max_examples == 0:
         return
-    sub = c.presence[:, cols].tocsc()
-    for j, finding in enumerate(findings):
-        rows = sub.indices[sub.indptr[j]:sub.indptr[j + 1]]
-        rows = np.sort(rows[label_ids[rows] == finding.label_id])
-        finding.examples = [int(r) for r in rows[:max_examples]]
+    rows = c.first_rows(cols, [f.label_id for f in findings], label_ids, max_examples)
+    for finding, examples in zip(findings, rows, strict=True):
+        finding.examples = examples
 
 
 def report_from_dict(data: Any) -> ScanReport:

@@ -60,8 +60,10 @@ FAST_TOKEN_RE = re.compile("|".join([_HTML, _URL, _DATE, _MENTION, _HASHTAG, _NU
 #: The full tokenizer: multi-word lexicon names (any case) become one token.
 TOKEN_RE = re.compile("|".join([_HTML, _URL, _DATE, _MENTION, _HASHTAG, rf"(?i:\b{_PHRASES}\b)", _NUMBER,
                                 _WORD, _EMOJI, _PUNCT]))
-#: Finds multi-word names in lowercased text; used to pick the rows that need the full tokenizer.
-PHRASE_FIND_RE = re.compile(rf"(?<!\w){_PHRASES}(?!\w)")
+#: Finds multi-word names in any case, as ``TOKEN_RE`` does; used to pick the rows that need the full tokenizer.
+#: (Matching lowercased text instead would miss names written with characters that only match under Python's
+#: case-insensitive rules, such as the long s in "ſky blue".)
+PHRASE_FIND_RE = re.compile(rf"(?i:(?<!\w){_PHRASES}(?!\w))")
 _DATE_RE = re.compile(_DATE + "$")
 _YEAR_RE = re.compile(r"(?:1[0-9]{3}|2[0-9]{3})$")
 _NUMBER_RE = re.compile(_NUMBER + "$")
@@ -76,11 +78,12 @@ def tokenize(text: str) -> list[str]:
 
 
 def tokenize_corpus(texts: list[str]) -> list[list[str]]:
-    """``[tokenize(t) for t in texts]``, faster: the full tokenizer runs only on rows with a multi-word name."""
+    """``[tokenize(t) for t in texts]``, faster: the full tokenizer runs only on rows with a multi-word name.
+
+    (Still a per-row regex: ``fasttok.chunk_texts`` is the vectorised tokenizer the scanner uses.)"""
     tokens = [FAST_TOKEN_RE.findall(t) for t in texts]
-    lowered = [t.lower() for t in texts]
-    ends = np.cumsum(np.fromiter((len(t) + 1 for t in lowered), dtype=np.int64, count=len(lowered)))
-    starts = np.fromiter((m.start() for m in PHRASE_FIND_RE.finditer("\x00".join(lowered))), dtype=np.int64)
+    ends = np.cumsum(np.fromiter((len(t) + 1 for t in texts), dtype=np.int64, count=len(texts)))
+    starts = np.fromiter((m.start() for m in PHRASE_FIND_RE.finditer("\x00".join(texts))), dtype=np.int64)
     for row in np.unique(np.searchsorted(ends, starts, side="right")):
         tokens[row] = TOKEN_RE.findall(texts[row])
     return tokens

@@ -1,13 +1,18 @@
 """Vectorised per-label statistics of tokens and token shapes.
 
-One pass over the texts builds a sparse row x vocabulary count matrix; every feature (a normalised token or a
-shape) is a column of ``X @ F`` where ``F`` maps each surface token to its features. Document frequency per
-label is then ``presence.T @ onehot(labels)``: a row counts once however often the feature occurs in it.
+Tokenisation (``fasttok.encode_texts``) gives every row's token ids over the corpus vocabulary; that builds a
+sparse row x vocabulary count matrix ``X``. Every feature (a normalised token or a shape) is a column of
+``Z = X @ F``, where the 0/1 matrix ``F`` maps each surface token to its features (shapes are computed once per
+vocabulary entry, not per occurrence). Document frequency per label counts the non-zeros of ``Z`` per
+(feature, label) with one ``np.bincount``: a row counts once however often the feature occurs in it. The
+first/last-token features need no row matrix at all: their per-label counts are ``F.T`` times a vocabulary x
+label count of the rows' first (last) token ids.
 """
 
 from __future__ import annotations
 
 import math
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import chain
@@ -16,6 +21,7 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
+from spurlab.detect.fasttok import chunk_texts
 from spurlab.detect.shapes import normalize_token, shapes_of, tokenize_corpus
 
 LN10 = math.log(10.0)
@@ -23,7 +29,10 @@ LN10 = math.log(10.0)
 
 @dataclass
 class Encoded:
-    """A tokenised corpus: ``counts`` is rows x vocab (occurrences), plus the first/last token of each row."""
+    """A tokenised corpus: ``counts`` is rows x vocab (occurrences), plus the first/last token of each row.
+
+    With ``chunks`` (chunks x vocab), ``counts`` is rows x chunks instead and the occurrences are
+    ``counts @ chunks`` (never built: features are ``counts @ (chunks @ F)``)."""
 
     counts: sparse.csr_matrix
     vocab: list
@@ -31,6 +40,51 @@ class Encoded:
     last: np.ndarray
     single: np.ndarray  # vocab ids of rows with exactly one token
     lengths: np.ndarray  # tokens per row
+    chunks: sparse.csr_matrix | None = None
+
+
+@dataclass
+class _Part:
+    """One block of feature columns: ``z`` (rows x features occurrences) or, for first/last-token features,
+    ``edge`` (each row's first/last vocabulary id, -1 for an empty row) through ``fmap``."""
+
+    offset: int
+    size: int
+    n_rows: int
+    z: sparse.csr_matrix | None = None
+    edge: np.ndarray | None = None
+    fmap: sparse.csr_matrix | None = None
+    _csc: sparse.csc_matrix | None = None
+
+    def entries(self, start: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        """(row, local column) of every present feature in rows ``start:stop``, row by row."""
+        if self.z is not None:
+            ptr = self.z.indptr[start:stop + 1]
+            rows = np.repeat(np.arange(start, stop, dtype=np.int64), np.diff(ptr))
+            return rows, self.z.indices[ptr[0]:ptr[-1]].astype(np.int64)
+        edge = self.edge[start:stop]
+        rows = np.flatnonzero(edge >= 0)
+        tokens = edge[rows]
+        counts = np.diff(self.fmap.indptr)[tokens]
+        ends = np.cumsum(counts)
+        src = np.repeat(self.fmap.indptr[tokens] - (ends - counts), counts) + np.arange(int(ends[-1]) if len(ends)
+                                                                                        else 0)
+        return np.repeat(rows + start, counts), self.fmap.indices[src].astype(np.int64)
+
+    def csc(self) -> sparse.csc_matrix:
+        """Rows x features presence (1 where present) in CSC form, row indices sorted; cached."""
+        if self._csc is None:
+            if self.z is not None:
+                mat = self.z.tocsc()
+            else:
+                rows = np.flatnonzero(self.edge >= 0)
+                onehot = sparse.csr_matrix((np.ones(len(rows), dtype=np.int64), (rows, self.edge[rows])),
+                                           shape=(self.n_rows, self.fmap.shape[0]))
+                mat = (onehot @ self.fmap).tocsc()
+            mat.sort_indices()
+            self._csc = sparse.csc_matrix((np.ones(mat.nnz, dtype=np.int64), mat.indices, mat.indptr),
+                                          shape=mat.shape)
+        return self._csc
 
 
 @dataclass
@@ -45,9 +99,67 @@ class FeatureCounts:
     first: np.ndarray  # rows whose first token is (or has the shape of) the feature
     last: np.ndarray
     edge_expected: np.ndarray  # expected first/last occurrences if positions were uniform within rows
-    presence: sparse.csr_matrix  # rows x features, 1 where the row contains the feature
+    parts: list[_Part]  # what presence is built from, one entry per block of columns
     label_counts: np.ndarray
     n_tokens: int
+
+    @property
+    def presence(self) -> sparse.csr_matrix:
+        """Rows x features, 1 where the row contains the feature (built on demand: it is big)."""
+        return self.presence_columns(np.arange(len(self.features))).tocsr()
+
+    def presence_columns(self, cols: Sequence[int]) -> sparse.csc_matrix:
+        """``presence[:, cols]`` as a CSC matrix."""
+        n_rows = self.parts[0].n_rows if self.parts else 0
+        if not self.parts:
+            return sparse.csc_matrix((n_rows, len(cols)), dtype=np.int64)
+        full = sparse.hstack([part.csc() for part in self.parts], format="csc")
+        return full[:, np.asarray(cols, dtype=np.int64)].tocsc()
+
+    def first_rows(self, cols: Sequence[int], labels: Sequence[int], label_ids: np.ndarray, k: int
+                   ) -> list[list[int]]:
+        """For each ``(cols[i], labels[i])``: the first ``k`` rows (in row order) that contain feature ``cols[i]``
+        and carry label ``labels[i]``. Scans rows in growing blocks and stops once every pair has ``k``, so it
+        seldom touches the whole corpus."""
+        cols = np.asarray(cols, dtype=np.int64)
+        labels = np.asarray(labels, dtype=np.int64)
+        out: list[list[int]] = [[] for _ in range(len(cols))]
+        n_labels = int(max(label_ids.max(initial=0), labels.max(initial=0))) + 1
+        for part in self.parts:
+            mine = np.flatnonzero((cols >= part.offset) & (cols < part.offset + part.size))
+            if not mine.size or k <= 0:
+                continue
+            keys = (cols[mine] - part.offset) * n_labels + labels[mine]
+            remaining = np.zeros(part.size * n_labels, dtype=np.int64)
+            remaining[keys] = k
+            found_keys, found_rows = [], []
+            start, step, active = 0, 4096, len(mine)
+            while start < part.n_rows and active:
+                stop = min(start + step, part.n_rows)
+                rows, local = part.entries(start, stop)
+                key = local * n_labels + label_ids[rows]
+                hit = np.flatnonzero(remaining[key] > 0)
+                if hit.size:
+                    key, rows = key[hit], rows[hit]
+                    order = np.argsort(key, kind="stable")
+                    key, rows = key[order], rows[order]
+                    first = np.flatnonzero(np.concatenate([[True], key[1:] != key[:-1]]))
+                    rank = np.arange(len(key)) - np.repeat(first, np.diff(np.append(first, len(key))))
+                    take = rank < remaining[key]
+                    found_keys.append(key[take])
+                    found_rows.append(rows[take])
+                    remaining -= np.bincount(key[take], minlength=len(remaining))
+                    active = int(np.count_nonzero(remaining[keys]))
+                start, step = stop, step * 2
+            if found_keys:
+                key = np.concatenate(found_keys)
+                rows = np.concatenate(found_rows)
+                order = np.argsort(key, kind="stable")
+                key, rows = key[order], rows[order]
+                bounds = np.searchsorted(key, keys, side="left"), np.searchsorted(key, keys, side="right")
+                for i, lo, hi in zip(mine.tolist(), bounds[0].tolist(), bounds[1].tolist(), strict=True):
+                    out[i] = rows[lo:hi].tolist()
+        return out
 
     @property
     def support(self) -> np.ndarray:
@@ -70,6 +182,28 @@ def encode(token_lists: Sequence[Sequence]) -> Encoded:
         vocab = list(uniques)
     else:
         codes, vocab = np.zeros(0, dtype=np.int64), []
+    return _encoded(np.asarray(codes, dtype=np.int64), lengths, vocab)
+
+
+def encode_words(texts: Sequence[str]) -> Encoded:
+    """``encode(tokenize_corpus(texts))`` without per-row Python, at the level of whitespace chunks
+    (``fasttok.chunk_texts``): the same vocabulary (first-occurrence order), first/last tokens and lengths, and
+    occurrences ``counts @ chunks``."""
+    if not hasattr(texts, "to_pylist"):  # a list of strings, or an Arrow array
+        texts = list(texts)
+    chunked = chunk_texts(texts)
+    if chunked is None:  # pragma: no cover - only without pyarrow or with an odd Arrow whitespace set
+        return encode(tokenize_corpus(texts if isinstance(texts, list) else texts.to_pylist()))
+    counts = chunked.chunk_matrix()
+    lengths = chunked.lengths(counts)
+    first, last = chunked.edge_tokens()
+    single = first[lengths[lengths > 0] == 1]
+    return Encoded(counts, chunked.vocab, first.astype(np.int64), last.astype(np.int64),
+                   single.astype(np.int64), lengths, chunks=chunked.token_matrix())
+
+
+def _encoded(codes: np.ndarray, lengths: np.ndarray, vocab: list) -> Encoded:
+    n = len(lengths)
     indptr = np.concatenate([[0], np.cumsum(lengths)])
     counts = sparse.csr_matrix((np.ones(len(codes), dtype=np.int64), codes.astype(np.int32), indptr),
                                shape=(n, len(vocab)))
@@ -83,75 +217,110 @@ def encode(token_lists: Sequence[Sequence]) -> Encoded:
 
 def _feature_map(vocab: list[str], *, tokens: bool, shapes: bool, lowercase: bool,
                  token_kind: str) -> tuple[sparse.csr_matrix, list[str], list[str]]:
-    """The 0/1 vocab x features matrix: each surface token to its normalised token and its shapes."""
+    """The 0/1 vocab x features matrix: each surface token to its normalised token and its shapes.
+
+    Columns are numbered in order of first appearance over (token feature, then shapes) per vocabulary entry."""
     rows: list[int] = []
-    names: dict[str, int] = {}
-    kinds: list[str] = []
-    cols: list[int] = []
-
-    def col(name: str, kind: str) -> int:
-        idx = names.get(name)
-        if idx is None:
-            idx = names[name] = len(names)
-            kinds.append(kind)
-        return idx
-
+    seq: list[str] = []  # feature names, one per (vocab entry, feature)
+    seq_kinds: list[str] = []
     for i, surface in enumerate(vocab):
         if tokens:
             rows.append(i)
-            cols.append(col(normalize_token(surface, lowercase), token_kind))
+            seq.append(normalize_token(surface, lowercase))
+            seq_kinds.append(token_kind)
         if shapes:
             for shape in shapes_of(surface):
                 rows.append(i)
-                cols.append(col(shape, "shape"))
+                seq.append(shape)
+                seq_kinds.append("shape")
+    if seq:
+        cols, uniques = pd.factorize(np.asarray(seq, dtype=object))
+        names = [str(u) for u in uniques]
+        first = np.full(len(names), len(seq), dtype=np.int64)
+        np.minimum.at(first, cols, np.arange(len(seq)))
+        kinds = [seq_kinds[j] for j in first.tolist()]
+    else:
+        cols, names, kinds = np.zeros(0, dtype=np.int64), [], []
     fmap = sparse.csr_matrix((np.ones(len(rows), dtype=np.int64), (rows, cols)), shape=(len(vocab), len(names)))
     fmap.data[:] = 1  # a surface token mapped twice to one feature still counts once
-    return fmap, list(names), kinds
+    return fmap, names, kinds
 
 
-def _project(enc: Encoded, fmap: sparse.csr_matrix) -> tuple[sparse.csr_matrix, np.ndarray, np.ndarray,
-                                                            np.ndarray]:
-    """Feature occurrence matrix, first/last counts and expected edge counts for one encoding."""
-    z = (enc.counts @ fmap).tocsr()
-    v = len(enc.vocab)
+def _by_label(ids: np.ndarray, label_ids: np.ndarray, size: int, n_labels: int, block: int = 1 << 22) -> np.ndarray:
+    """size x labels counts of (id, label) pairs (in blocks: one small reused buffer instead of a copy of ``ids``)."""
+    out = np.zeros(size * n_labels, dtype=np.int64)
+    buf = np.empty(min(block, len(ids)), dtype=np.int64)
+    for start in range(0, len(ids), block):
+        key = buf[:min(block, len(ids) - start)]
+        np.multiply(ids[start:start + len(key)], n_labels, out=key)
+        key += label_ids[start:start + len(key)]
+        out += np.bincount(key, minlength=size * n_labels)
+    return out.reshape(size, n_labels)
+
+
+def _any_part(enc: Encoded, fmap: sparse.csr_matrix, label_ids: np.ndarray, n_labels: int) -> dict:
+    """Occurrences, rows per label, first/last counts and expected edge counts of every feature anywhere."""
+    # rows x features occurrences; on chunks: counts @ (chunks @ F), in float64 holding exact integer counts
+    z = (enc.counts @ (fmap if enc.chunks is None else (enc.chunks @ fmap).tocsr())).tocsr()
+    v, n_feat = fmap.shape
     first_v = np.bincount(enc.first, minlength=v)
     last_v = np.bincount(enc.last, minlength=v) - np.bincount(enc.single, minlength=v)
-    first = fmap.T @ first_v
-    last = fmap.T @ last_v
     with np.errstate(divide="ignore", invalid="ignore"):
         edge_rate = np.where(enc.lengths > 0, np.minimum(enc.lengths, 2) / np.maximum(enc.lengths, 1), 0.0)
-    expected = z.T @ edge_rate
-    return z, np.asarray(first).ravel(), np.asarray(last).ravel(), np.asarray(expected).ravel()
+    small = np.int8 if n_labels <= 127 else np.int64
+    row_of = np.repeat(label_ids.astype(small), np.diff(z.indptr))  # the label of each non-zero's row
+    return {
+        "z": z,
+        "doc_freq": _by_label(z.indices, row_of, n_feat, n_labels),
+        "occurrences": _occurrences(enc, fmap, z),
+        "first": np.asarray(fmap.T @ first_v).ravel(),
+        "last": np.asarray(fmap.T @ last_v).ravel(),
+        "expected": np.asarray(z.T @ edge_rate).ravel(),
+    }
 
 
-def _positional(enc: Encoded, fmap: sparse.csr_matrix) -> tuple[sparse.csr_matrix, sparse.csr_matrix]:
-    """Rows x features presence of each row's first token's features and of its last token's features."""
-    n, v = enc.counts.shape
-    rows = np.flatnonzero(enc.lengths > 0)
-    ones = np.ones(len(rows), dtype=np.int64)
-    start = sparse.csr_matrix((ones, (rows, enc.first)), shape=(n, v)) @ fmap
-    end = sparse.csr_matrix((ones, (rows, enc.last)), shape=(n, v)) @ fmap
-    return start.tocsr(), end.tocsr()
+def _occurrences(enc: Encoded, fmap: sparse.csr_matrix, z: sparse.csr_matrix) -> np.ndarray:
+    """Total occurrences of every feature: column sums of ``z``, or on chunks ``F.T @ chunks.T @ chunk counts``
+    (the same integers without a pass over ``z``)."""
+    if enc.chunks is None:
+        return np.asarray(z.sum(axis=0)).ravel().astype(np.int64)
+    per_chunk = np.rint(enc.counts.T @ np.ones(enc.counts.shape[0], dtype=enc.counts.dtype)).astype(np.int64)
+    per_token = np.rint(enc.chunks.T @ per_chunk.astype(np.float64)).astype(np.int64)
+    return np.asarray(fmap.T @ per_token).ravel().astype(np.int64)
+
+
+def _edge_part(edge: np.ndarray, rows: np.ndarray, fmap: sparse.csr_matrix, label_ids: np.ndarray,
+               n_labels: int) -> dict:
+    """Rows per label whose first (last) token is, or has the shape of, each feature: ``F.T`` times a
+    vocabulary x label count of the rows' first (last) token ids."""
+    per_token = _by_label(edge, label_ids[rows], fmap.shape[0], n_labels)
+    doc_freq = np.asarray(fmap.T @ per_token, dtype=np.int64)
+    return {"doc_freq": doc_freq, "count": doc_freq.sum(axis=1)}
 
 
 def count_features(texts: Sequence[str], label_ids: np.ndarray, n_labels: int, *, lowercase: bool = True,
                    shapes: bool = True, subword_tokens: Sequence[Sequence[int]] | None = None,
-                   subword_vocab: Sequence[str] | None = None, positional: bool = True) -> FeatureCounts:
+                   subword_vocab: Sequence[str] | None = None, positional: bool = True,
+                   timings: dict[str, float] | None = None) -> FeatureCounts:
     """Count every token and shape per label in one vectorised pass.
 
     With ``subword_tokens`` (token ids per row from a Hugging Face tokenizer, ``subword_vocab`` their strings),
     token features are those subwords and shapes still come from the word tokenizer. With ``positional``,
     every word-level feature also has a ``start`` and an ``end`` variant: present when the row's first (last)
-    token is, or has the shape of, the feature.
+    token is, or has the shape of, the feature. ``texts`` may also be an Arrow string array without nulls.
+    ``timings``, if given, gets ``tokenize_s`` and ``count_s`` (seconds).
     """
+    clock = time.perf_counter()
     label_ids = np.asarray(label_ids, dtype=np.int64)
     n = len(texts)
-    words = encode(tokenize_corpus(list(texts)))
-    parts = []
+    words = encode_words(texts)
+    if timings is not None:
+        timings["tokenize_s"] = time.perf_counter() - clock
+    any_parts = []
     if subword_tokens is None:
         fmap, names, kinds = _feature_map(words.vocab, tokens=True, shapes=shapes, lowercase=lowercase,
                                           token_kind="token")
-        parts.append((_project(words, fmap), names, kinds, "any"))
+        any_parts.append((words, fmap, names, kinds))
         n_tokens = int(words.lengths.sum())
         word_map, word_names, word_kinds = fmap, names, kinds
     else:
@@ -160,34 +329,56 @@ def count_features(texts: Sequence[str], label_ids: np.ndarray, n_labels: int, *
         sub.vocab = surface
         fmap, names, kinds = _feature_map(surface, tokens=True, shapes=False, lowercase=False,
                                           token_kind="subword")
-        parts.append((_project(sub, fmap), names, kinds, "any"))
+        any_parts.append((sub, fmap, names, kinds))
         word_map, word_names, word_kinds = _feature_map(words.vocab, tokens=False, shapes=shapes,
                                                         lowercase=lowercase, token_kind="token")
         if shapes:
-            parts.append((_project(words, word_map), word_names, word_kinds, "any"))
+            any_parts.append((words, word_map, word_names, word_kinds))
         n_tokens = int(sub.lengths.sum())
+    features: list[str] = []
+    kinds_out: list[str] = []
+    positions: list[str] = []
+    doc_freq, occurrences, first, last, expected, parts = [], [], [], [], [], []
+    for enc, fm, names, kinds in any_parts:
+        got = _any_part(enc, fm, label_ids, n_labels)
+        parts.append(_Part(len(features), len(names), n, z=got["z"]))
+        features += names
+        kinds_out += kinds
+        positions += ["any"] * len(names)
+        doc_freq.append(got["doc_freq"])
+        occurrences.append(got["occurrences"])
+        first.append(got["first"])
+        last.append(got["last"])
+        expected.append(got["expected"])
     if positional and word_names:
-        start, end = _positional(words, word_map)
+        rows = np.flatnonzero(words.lengths > 0)
         zeros = np.zeros(len(word_names))
-        for mat, where in ((start, "start"), (end, "end")):
-            count = np.asarray(mat.sum(axis=0)).ravel()
-            parts.append(((mat, count if where == "start" else zeros, count if where == "end" else zeros,
-                           count.astype(float)), word_names, word_kinds, where))
-    occ = sparse.hstack([p[0][0] for p in parts], format="csr")
-    presence = occ.copy()
-    presence.data = np.ones_like(presence.data)
-    onehot = sparse.csr_matrix((np.ones(n, dtype=np.int64), (np.arange(n), label_ids)), shape=(n, n_labels))
-    doc_freq = np.asarray((presence.T @ onehot).toarray(), dtype=np.int64)
+        for edge_ids, where in ((words.first, "start"), (words.last, "end")):
+            got = _edge_part(edge_ids, rows, word_map, label_ids, n_labels)
+            edge = np.full(n, -1, dtype=np.int64)
+            edge[rows] = edge_ids
+            parts.append(_Part(len(features), len(word_names), n, edge=edge, fmap=word_map))
+            features += word_names
+            kinds_out += word_kinds
+            positions += [where] * len(word_names)
+            count = got["count"]
+            doc_freq.append(got["doc_freq"])
+            occurrences.append(count)
+            first.append(count if where == "start" else zeros)
+            last.append(count if where == "end" else zeros)
+            expected.append(count.astype(float))
+    if timings is not None:
+        timings["count_s"] = time.perf_counter() - clock - timings["tokenize_s"]
     return FeatureCounts(
-        features=[name for p in parts for name in p[1]],
-        kinds=[kind for p in parts for kind in p[2]],
-        positions=[p[3] for p in parts for _ in p[1]],
-        doc_freq=doc_freq,
-        occurrences=np.asarray(occ.sum(axis=0)).ravel().astype(np.int64),
-        first=np.concatenate([p[0][1] for p in parts]).astype(np.int64),
-        last=np.concatenate([p[0][2] for p in parts]).astype(np.int64),
-        edge_expected=np.concatenate([p[0][3] for p in parts]),
-        presence=presence,
+        features=features,
+        kinds=kinds_out,
+        positions=positions,
+        doc_freq=np.concatenate(doc_freq).astype(np.int64) if doc_freq else np.zeros((0, n_labels), np.int64),
+        occurrences=np.concatenate(occurrences).astype(np.int64) if occurrences else np.zeros(0, np.int64),
+        first=np.concatenate(first).astype(np.int64) if first else np.zeros(0, np.int64),
+        last=np.concatenate(last).astype(np.int64) if last else np.zeros(0, np.int64),
+        edge_expected=np.concatenate(expected) if expected else np.zeros(0),
+        parts=parts,
         label_counts=np.bincount(label_ids, minlength=n_labels).astype(np.int64),
         n_tokens=n_tokens,
     )
