@@ -80,9 +80,11 @@ def test_run_tiny_end_to_end(tiny_models: dict[str, Path], synthetic_csv: Path, 
     summary = (out / "summary.md").read_text()
     assert "| finetuned |" in summary and "pred. pos" in summary
     assert json.loads((out / "status.json").read_text())["status"] == "complete"
-    # a second run into the same folder is refused; --overwrite replaces it
+    # the same config again is already complete; another config into the same folder is refused
+    code, stdout, err = _cli(["run", str(config), "train.seed=3", "--out", str(out)], capsys)
+    assert code == 0 and "already complete" in stdout, err
     code, _, err = _cli(["run", str(config), "--out", str(out)], capsys)
-    assert code == 2 and "not empty" in err
+    assert code == 2 and "different config (train.seed: 3 there, 0 here)" in err and err.count("\n") == 1
 
 
 def test_run_is_deterministic(tiny_models: dict[str, Path], synthetic_csv: Path, tmp_path: Path) -> None:

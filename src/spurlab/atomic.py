@@ -1,6 +1,8 @@
 """Write outputs so that a crash never leaves a half-written file that looks finished.
 
 Every file is written to a temporary sibling and moved into place with ``os.replace`` (atomic on POSIX).
+Commands that write several files into one folder stage them all first (:func:`staged_outputs`) and move the
+file that marks the set as finished (a summary) last, after removing the old one.
 """
 
 from __future__ import annotations
@@ -8,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -46,8 +49,7 @@ def _umask() -> int:
 
 
 def write_bytes(path: str | Path, data: bytes) -> None:
-    with atomic_path(path) as tmp:
-        tmp.write_bytes(data)
+    write_with(path, lambda handle: handle.write(data))
 
 
 def write_text(path: str | Path, text: str) -> None:
@@ -61,5 +63,76 @@ def write_json(path: str | Path, obj: Any) -> None:
 
 def write_with(path: str | Path, writer: Callable[[BinaryIO], None]) -> None:
     """Write through a callback that receives an open binary file."""
-    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+    with atomic_path(path) as tmp, _open(tmp) as handle:
         writer(handle)
+
+
+def _open(path: Path) -> BinaryIO:
+    """Open a temporary file for writing (one seam, so tests can simulate a full disk mid-write)."""
+    return open(path, "wb")
+
+
+STAGING = ".spurlab-staging.partial"
+PARTIAL_SUFFIX = ".partial"
+
+
+def is_leftover(path: Path) -> bool:
+    """A temporary file or folder that an interrupted write left behind (never a result)."""
+    return path.name.startswith(".") and path.name.endswith(PARTIAL_SUFFIX)
+
+
+def make_out_dir(out_dir: Path) -> bool:
+    """Create ``out_dir`` (and parents); True if it did not exist. One clear line when that is impossible."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise SpurlabError(f"--out {out_dir} exists and is not a directory")
+    existed = out_dir.is_dir()
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out_dir, prefix=".probe.", suffix=PARTIAL_SUFFIX):
+            pass
+    except OSError as exc:
+        if not existed:
+            _remove_empty(out_dir)
+        raise SpurlabError(f"cannot write to {out_dir}: {exc.strerror or exc}") from None
+    return not existed
+
+
+def _remove_empty(folder: Path) -> None:
+    with contextlib.suppress(OSError):
+        folder.rmdir()
+
+
+@contextlib.contextmanager
+def staged_outputs(out_dir: str | Path, last: str, stale: tuple[str, ...] = ()) -> Iterator[Path]:
+    """Yield a staging folder inside ``out_dir``; write every output file there.
+
+    On success the files are moved into ``out_dir``: first ``last`` (the file that says the set is finished)
+    and every name in ``stale`` are removed, then the others are moved, ``last`` at the very end. So a crash
+    at any moment leaves either the old finished set, or a set without ``last`` (clearly unfinished). On
+    failure the staging folder is removed, and ``out_dir`` too when this call created it and it is empty.
+    """
+    out_dir = Path(out_dir)
+    created = make_out_dir(out_dir)
+    staging = out_dir / STAGING
+    shutil.rmtree(staging, ignore_errors=True)  # left over by a killed earlier run
+    try:
+        staging.mkdir()
+        yield staging
+        names = sorted(p.name for p in staging.iterdir())
+        for name in (last, *stale):
+            (out_dir / name).unlink(missing_ok=True)
+        for name in sorted(names, key=lambda n: n == last):
+            os.replace(staging / name, out_dir / name)
+    except OSError as exc:
+        _cleanup(staging, out_dir, created)
+        raise InternalError(f"writing into {out_dir} failed: {exc.strerror or exc}") from exc
+    except BaseException:
+        _cleanup(staging, out_dir, created)
+        raise
+    shutil.rmtree(staging, ignore_errors=True)
+
+
+def _cleanup(staging: Path, out_dir: Path, created: bool) -> None:
+    shutil.rmtree(staging, ignore_errors=True)
+    if created:
+        _remove_empty(out_dir)

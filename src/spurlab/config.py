@@ -46,7 +46,10 @@ class ModelConfig(_Section):
         "mean", description="pooled head only: masked mean, last non-pad token, or both concatenated (paper)"
     )
     tokenizer: str | None = Field(None, description="a different tokenizer (OpenELM borrows Llama-2's)")
-    trust_remote_code: bool = False
+    trust_remote_code: bool = Field(False, description="run Python code shipped with the model (only for "
+                                    "sources you trust; printed when on)")
+    allow_pickle: bool = Field(False, description="also load pickle checkpoints (pytorch_model.bin, .pt, "
+                               "adapter_model.bin); off = safetensors only")
     dtype: Literal["float32", "bfloat16"] = Field("float32", description="weights dtype when loading")
 
 
@@ -110,10 +113,15 @@ class EvalConfig(_Section):
 class ExperimentConfig(_Section):
     """The whole experiment: data → injection → model → training → evaluation."""
 
-    name: str = "experiment"
+    name: str = Field("experiment", pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$",
+                      description="letters, digits, . _ + - (it names the default run folder)")
     data: DataConfig
     injection: dict[str, Any] | list[dict[str, Any]] | None = Field(
         None, description="spurlab.inject.InjectionConfig fields (or a list of them); null = clean training"
+    )
+    defense: dict[str, Any] | None = Field(
+        None, description="a registered defense applied to the (poisoned) training set before training, "
+        "e.g. {name: sanitize, alpha: 0.01}; null = none"
     )
     model: ModelConfig
     train: TrainConfig = Field(default_factory=TrainConfig)
@@ -123,6 +131,8 @@ class ExperimentConfig(_Section):
     def _check_injection(self) -> ExperimentConfig:
         for where, spec in _injection_specs(self):
             _validate_injection(spec, where)
+        if self.defense is not None:
+            _validate_defense(self.defense)
         return self
 
     @property
@@ -151,6 +161,20 @@ def _validate_injection(spec: dict[str, Any], where: str) -> None:
         InjectionConfig.model_validate(spec)
     except ValidationError as exc:
         raise ValueError(_first_error(exc, prefix=where)) from None
+
+
+def _validate_defense(spec: dict[str, Any]) -> None:
+    """A defense section names a registered defense and only that defense's parameters."""
+    from spurlab.defend import get_defense
+
+    params = dict(spec)
+    name = params.pop("name", None)
+    if not isinstance(name, str):
+        raise ValueError("defense.name: required (e.g. sanitize)")
+    try:
+        get_defense(name, **params)
+    except SpurlabError as exc:
+        raise ValueError(f"defense: {exc}") from None
 
 
 def _first_error(exc: ValidationError, prefix: str = "") -> str:

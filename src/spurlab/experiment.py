@@ -3,14 +3,19 @@
 Run folder layout (written in this order; ``metrics.json`` and ``DONE`` last, so a folder without them is an
 interrupted run)::
 
-    status.json            {"status": "running" | "failed" | "complete", ...}, rewritten at each stage
-    config.yaml            the resolved config (every default written out)
+    config.yaml            the resolved config (every default written out); identifies the run
+    status.json            {"status": "running" | "failed" | "complete", "stage", "data_sha256", ...},
+                           rewritten at each stage
     injection/             summary.json, manifest.jsonl, data.<ext> (the poisoned train split; absent when clean)
+    defense/               the defense's summary.json, manifest.jsonl, data.<ext> (when a defense is configured)
     adapter/               what training changed (see spurlab.models.adapters)
     summary.md             predicted-count table in the paper's Table 1 layout + metrics
     confusion_matrix.png
     metrics.json           schema: docs/metrics.md
     DONE                   written after metrics.json
+
+Re-running the same config into the same folder finishes the work (see :mod:`spurlab.outputs`): a complete
+folder is reused as it is, an incomplete one (killed, failed) is cleared and run again from the start.
 """
 
 from __future__ import annotations
@@ -28,11 +33,11 @@ import torch
 
 from spurlab import __version__
 from spurlab.atomic import write_json, write_text
-from spurlab.config import ExperimentConfig, dump_config
+from spurlab.config import ExperimentConfig, config_to_dict, dump_config
 from spurlab.data.dataset import DatasetSplits, TextDataset
 from spurlab.errors import SpurlabError
+from spurlab.outputs import SCHEMA_VERSION, run_dir_state, sha256_rows
 
-SCHEMA_VERSION = 1
 BASE_DESCRIPTION = (
     "the same model before finetuning: pretrained backbone with the freshly initialised (random) "
     "classification head, i.e. zero-shot; NOT the paper's 'base model' row, which is a model finetuned on "
@@ -54,6 +59,7 @@ class RunCache:
 class RunResult:
     out_dir: Path
     metrics: dict[str, Any]
+    reused: bool = False  # the folder already held the finished run of this config; nothing was redone
 
 
 def _log(verbose: bool, message: str) -> None:
@@ -63,17 +69,6 @@ def _log(verbose: bool, message: str) -> None:
 
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
-
-
-def prepare_out_dir(out_dir: Path, overwrite: bool = False) -> None:
-    """Create ``out_dir``; refuse a non-empty one unless ``overwrite`` (then it is emptied)."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise SpurlabError(f"--out {out_dir} exists and is not a directory")
-    if out_dir.exists() and any(out_dir.iterdir()):
-        if not overwrite:
-            raise SpurlabError(f"--out {out_dir} is not empty (use --overwrite to replace it)")
-        shutil.rmtree(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
 
 
 def load_data(cfg: ExperimentConfig, cache: RunCache | None = None) -> DatasetSplits:
@@ -121,25 +116,56 @@ def validate_run(cfg: ExperimentConfig, splits: DatasetSplits) -> None:
         raise SpurlabError(f"data: need at least 2 classes, found {names}")
 
 
+def splits_sha256(splits: DatasetSplits) -> str:
+    """A content hash of the train and test rows and the label map (the same across processes)."""
+    parts = []
+    for ds in (splits.train, splits.test):
+        parts.append(sha256_rows(ds.texts, ds.label_strings, extra=ds.label_names))
+    return sha256_rows(parts, ["train", "test"])
+
+
 def run_experiment(cfg: ExperimentConfig, out_dir: str | Path, *, overwrite: bool = False,
                    cache: RunCache | None = None, verbose: bool = True, progress: bool = True) -> RunResult:
-    """Run one experiment and write its run folder; returns the metrics dict."""
+    """Run one experiment and write its run folder; returns the metrics dict.
+
+    Everything that can be checked cheaply (data, labels, model source) is checked before the folder is
+    touched. A folder that already holds the finished run of the same config is returned as it is (unless
+    ``overwrite``); an unfinished one is cleared and run again; another config's folder raises one line.
+    """
+    from spurlab.models.loading import check_model_source
+
     out_dir = Path(out_dir)
     t0 = time.perf_counter()
     timings: dict[str, float] = {}
     _log(verbose, f"[{cfg.name}] loading data {cfg.data.spec}")
     splits = load_data(cfg, cache)
     validate_run(cfg, splits)
-    prepare_out_dir(out_dir, overwrite)
+    check_model_source(cfg.model)
+    tokenizer = _tokenizer(cfg, cache)
+    data_sha = splits_sha256(splits)
+    if run_dir_state(out_dir, config_to_dict(cfg), data_sha, overwrite) == "complete":
+        _log(verbose, f"[{cfg.name}] {out_dir} is already complete (same config); nothing to do "
+                      "(--overwrite redoes it)")
+        return RunResult(out_dir, _read_metrics(out_dir), reused=True)
+    from spurlab.atomic import make_out_dir
+
+    created = make_out_dir(out_dir)
     started = _now()
-    status = {"status": "running", "stage": "data", "started": started, "spurlab_version": __version__}
-    write_json(out_dir / "status.json", status)
-    write_text(out_dir / "config.yaml", dump_config(cfg))
+    status = {"schema_version": SCHEMA_VERSION, "status": "running", "stage": "data", "started": started,
+              "spurlab_version": __version__, "data_sha256": data_sha}
+    try:
+        write_text(out_dir / "config.yaml", dump_config(cfg))
+        write_json(out_dir / "status.json", status)
+    except BaseException:
+        (out_dir / "config.yaml").unlink(missing_ok=True)
+        if created:
+            shutil.rmtree(out_dir, ignore_errors=True)
+        raise
     threads = torch.get_num_threads()
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     try:
-        metrics = _run_stages(cfg, splits, out_dir, cache, verbose, progress, status, timings, t0)
+        metrics = _run_stages(cfg, splits, tokenizer, out_dir, cache, verbose, progress, status, timings, t0)
     except BaseException as exc:
         status.update(status="failed", error=f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
                       finished=_now())
@@ -155,8 +181,15 @@ def _stage(status: dict, out_dir: Path, stage: str) -> None:
     write_json(out_dir / "status.json", status)
 
 
-def _run_stages(cfg: ExperimentConfig, splits: DatasetSplits, out_dir: Path, cache: RunCache | None,
-                verbose: bool, progress: bool, status: dict, timings: dict[str, float], t0: float) -> dict:
+def _read_metrics(out_dir: Path) -> dict[str, Any]:
+    import json
+
+    return json.loads((out_dir / "metrics.json").read_text(encoding="utf-8"))
+
+
+def _run_stages(cfg: ExperimentConfig, splits: DatasetSplits, tokenizer: Any, out_dir: Path,
+                cache: RunCache | None, verbose: bool, progress: bool, status: dict, timings: dict[str, float],
+                t0: float) -> dict:
     from spurlab.evaluate.predict import predict
     from spurlab.evaluate.spurious import build_spurious_sets
     from spurlab.models.adapters import attach_trainable, save_trained
@@ -182,6 +215,9 @@ def _run_stages(cfg: ExperimentConfig, splits: DatasetSplits, out_dir: Path, cac
         injection_summary = {"n_modified": len(result.manifest),
                              "modified_per_label": result.summary.get("modified_per_label")}
         _log(verbose, f"[{cfg.name}] injected tokens into {len(result.manifest)} of {len(train_set)} training rows")
+    defense_summary = None
+    if cfg.defense is not None:
+        train_set, defense_summary = _apply_defense(cfg, train_set, out_dir, status, verbose)
     spurious_sets = build_spurious_sets(cfg, splits.test)
     timings["injection_s"] = time.perf_counter() - t
     # -- model
@@ -189,7 +225,6 @@ def _run_stages(cfg: ExperimentConfig, splits: DatasetSplits, out_dir: Path, cac
     t = time.perf_counter()
     device = resolve_device(tc.device)
     precision = resolve_precision(tc.precision, device)
-    tokenizer = _tokenizer(cfg, cache)
     seed_everything(tc.seed)  # the head's random init depends on it
     _log(verbose, f"[{cfg.name}] loading model {cfg.model.name} ({tc.mode}, {precision} on {device})")
     loaded = load_classifier(cfg.model, label_names, tokenizer=tokenizer)
@@ -281,6 +316,7 @@ def _run_stages(cfg: ExperimentConfig, splits: DatasetSplits, out_dir: Path, cac
             "n_test": len(splits.test),
             "train_label_counts": _counts(train_set.label_ids, label_names),
             "injection": injection_summary,
+            "defense": defense_summary,
             "test_sets": {f"spurious:{s.token_class}": {"injection": s.injection, "n_modified": s.n_modified}
                           for s in spurious_sets},
             "train": {k: v for k, v in asdict(stats).items() if k != "losses"},
@@ -298,6 +334,24 @@ def _run_stages(cfg: ExperimentConfig, splits: DatasetSplits, out_dir: Path, cac
     write_json(out_dir / "status.json", status)
     _log(verbose, f"[{cfg.name}] wrote {out_dir}")
     return metrics
+
+
+def _apply_defense(cfg: ExperimentConfig, train_set: TextDataset, out_dir: Path, status: dict,
+                   verbose: bool) -> tuple[TextDataset, dict[str, Any]]:
+    """Run the configured defense on the training rows; its manifest and summary go to ``defense/``."""
+    from spurlab.defend import get_defense
+    from spurlab.defend.sanitize import save_result as save_defense
+
+    assert cfg.defense is not None
+    params = dict(cfg.defense)
+    name = params.pop("name")
+    _stage(status, out_dir, "defense")
+    result = get_defense(name, **params).apply(train_set)
+    save_defense(result, out_dir / "defense")
+    _log(verbose, f"[{cfg.name}] defense {name}: changed {len(result.manifest)} of {len(train_set)} training rows")
+    keys = ("n_rows_changed", "n_removed", "rows_changed_per_label", "flagged_shapes", "flagged_tokens")
+    summary = {"name": name, **{k: v for k, v in result.summary.items() if k in keys}}
+    return result.dataset, summary
 
 
 def _counts(ids: np.ndarray, names: list[str]) -> dict[str, int]:

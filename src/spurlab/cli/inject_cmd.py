@@ -16,6 +16,7 @@ from spurlab.data.loaders import load_table
 from spurlab.errors import SpurlabError
 from spurlab.inject import InjectionConfig, InjectionResult, inject, save_result
 from spurlab.inject.sources import available_sources
+from spurlab.outputs import frame_sha256, inject_out_state
 
 
 def _source_name(source: str | None, token: str | None, tokens: list[str] | None, tokens_file: str | None
@@ -104,10 +105,13 @@ def inject_command(
     split: str = typer.Option("all", "--split", help="Which split to inject: train, test or all."),
     labels: str = typer.Option(None, "--labels", help="Keep only these labels, comma-separated."),
     encoding: str = typer.Option(None, "--encoding", help="Text encoding of local files (default utf-8)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Redo even when --out already holds this "
+                                   "output, or replace the output of other inputs."),
 ) -> None:
     """Plant spurious tokens (SSTI) in a dataset; write the data in its format, a manifest and a summary.
 
-    Nothing is written unless everything succeeds; the summary is moved into place last.
+    Nothing is written unless everything succeeds; the summary is moved into place last. Re-running the same
+    command finishes an interrupted output and leaves a finished one alone.
     """
     config = build_config(source=source, token=token, tokens=tokens, tokens_file=tokens_file,
                           year_min=year_min, year_max=year_max, location=location,
@@ -115,6 +119,12 @@ def inject_command(
                           proportion=proportion, seed=seed)
     dataset = load_table(data, text_col=text_col, label_col=label_col, encoding=encoding, split=split,
                          labels=split_list(labels))
+    request = {"config": config.to_record(), "text_col": dataset.text_col, "label_col": dataset.label_col,
+               "input_sha256": frame_sha256(dataset.frame), "tokenizer": tokenizer}
+    if inject_out_state(out, request, overwrite) == "complete":
+        typer.echo(f"{out} is already complete (same data and options); nothing to do (--overwrite redoes it)")
+        return
     result = inject(dataset, config, tokenizer=tokenizer)
+    result.summary["request"] = request
     save_result(result, out)
     print_summary(result, out, Console())

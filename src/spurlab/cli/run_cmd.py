@@ -19,18 +19,22 @@ def run_command(
     config: Path = typer.Argument(..., help="Experiment config (YAML); see configs/ for examples."),
     overrides: list[str] = typer.Argument(None, help="Dotted overrides, e.g. train.lr=1e-3 injection=null."),
     out: Path = typer.Option(None, "--out", "-o", help="Run folder (default: runs/<name>-<timestamp>)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty run folder."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Redo a complete run folder of this config, or "
+                                   "replace a folder of another config."),
+    allow_pickle: bool = typer.Option(False, "--allow-pickle", help="Also load pickle checkpoints "
+                                      "(pytorch_model.bin, .pt); they can run code: only for trusted sources."),
     no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate and print the resolved config, run nothing."),
 ) -> None:
     """Run one experiment: data → injection → LoRA/full/head training → clean + spurious evaluation.
 
     Writes config.yaml, injection/, adapter/, summary.md, confusion_matrix.png and metrics.json (last) into
-    the run folder.
+    the run folder. Re-running into the same --out finishes an interrupted run (it starts over) and leaves a
+    complete one alone; a folder of another config is refused.
     """
     from spurlab.config import dump_config, load_config
 
-    cfg = load_config(config, overrides or [])
+    cfg = load_config(config, [*(overrides or []), *(["model.allow_pickle=true"] if allow_pickle else [])])
     if dry_run:
         typer.echo(dump_config(cfg), nl=False)
         return
@@ -39,6 +43,9 @@ def run_command(
 
     out_dir = out or default_out_dir(cfg.name)
     result = run_experiment(cfg, out_dir, overwrite=overwrite, progress=not no_progress)
+    if result.reused:
+        typer.echo(f"already complete: {result.out_dir} holds the finished run of this config "
+                   "(--overwrite redoes it)")
     m = result.metrics
     rows = [("clean", m["clean"])] + [(k, m[k]) for k in m if k.startswith("spurious:")]
     typer.echo(predicted_count_table(rows, m["label_names"]).replace("| model |", "| test set |"))

@@ -44,18 +44,18 @@ def print_report(report: ScanReport, top: int, console: Console) -> None:
 
 
 def write_outputs(report: ScanReport, out: Path) -> list[Path]:
-    """``findings.json`` and ``entropy_histogram.png`` in ``out``."""
-    from spurlab.atomic import write_json
+    """``findings.json`` and ``entropy_histogram.png`` in ``out``, moved into place together (findings last)."""
+    from spurlab.atomic import staged_outputs, write_json
     from spurlab.report.entropy_histogram import plot_entropy_histogram
 
     hist = report.summary["histogram"]
-    png = plot_entropy_histogram(report.entropies, report.flagged_entropies, hist["max_entropy_bits"],
-                                 out / "entropy_histogram.png", min_support=hist["min_support"],
-                                 title=f"{report.summary['dataset']}: H(y|token), tokens in > "
-                                       f"{hist['min_support']} rows (n = {hist['n_tokens']})")
-    findings = out / "findings.json"
-    write_json(findings, report.to_dict())
-    return [findings, png]
+    with staged_outputs(out, last="findings.json") as staging:
+        plot_entropy_histogram(report.entropies, report.flagged_entropies, hist["max_entropy_bits"],
+                               staging / "entropy_histogram.png", min_support=hist["min_support"],
+                               title=f"{report.summary['dataset']}: H(y|token), tokens in > "
+                                     f"{hist['min_support']} rows (n = {hist['n_tokens']})")
+        write_json(staging / "findings.json", report.to_dict())
+    return [out / "findings.json", out / "entropy_histogram.png"]
 
 
 @app.command("scan")

@@ -139,6 +139,8 @@ def _to_dataset(frame: pd.DataFrame, text_col: str, label_col: str, names: list[
                            f" (first: row {int(missing.to_numpy().nonzero()[0][0])})")
     if dataset.frame[text_col].isna().any():
         raise SpurlabError(f"{name}: {int(dataset.frame[text_col].isna().sum())} row(s) have no text")
+    if not any(text.strip() for text in dataset.texts):
+        raise SpurlabError(f"{name}: every text in column {text_col!r} is empty or whitespace")
     dataset.label_ids  # noqa: B018 - validates every label against the label map
     return dataset
 

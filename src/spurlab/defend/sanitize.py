@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from spurlab.atomic import write_json, write_text
+from spurlab.atomic import staged_outputs, write_json, write_text
 from spurlab.data.dataset import TextDataset
 from spurlab.defend.base import DefenseResult, register_defense
 from spurlab.detect.scanner import Finding, ScanConfig, ScanReport, scan
@@ -174,19 +174,25 @@ def load_findings(path: str | Path) -> ScanReport:
 
 
 def save_result(result: SanitizeResult, out_dir: str | Path) -> dict[str, Path]:
-    """Write ``data.<ext>`` (the input's format), ``manifest.jsonl`` and ``summary.json`` (last), atomically."""
+    """Write ``data.<ext>`` (the input's format), ``manifest.jsonl`` and ``summary.json`` (last), atomically.
+
+    The files are staged and moved into place together, the summary last, so a failure leaves no new files
+    and a kill never leaves a summary that describes other files.
+    """
     from spurlab.data.formats import table_suffix
     from spurlab.data.loaders import write_table
+    from spurlab.outputs import DATA_FILES, SCHEMA_VERSION
 
     out = Path(out_dir)
-    data_path = out / f"data{table_suffix(result.dataset.source_format)}"
-    write_table(result.dataset, data_path)
-    manifest_path = out / "manifest.jsonl"
-    write_text(manifest_path, "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n"
-                                      for r in result.manifest))
-    summary_path = out / "summary.json"
-    write_json(summary_path, {**result.summary, "data_file": data_path.name})
-    return {"data": data_path, "manifest": manifest_path, "summary": summary_path}
+    data_name = f"data{table_suffix(result.dataset.source_format)}"
+    stale = tuple(name for name in DATA_FILES if name != data_name)
+    with staged_outputs(out, last="summary.json", stale=stale) as staging:
+        write_table(result.dataset, staging / data_name)
+        write_text(staging / "manifest.jsonl", "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n"
+                                                       for r in result.manifest))
+        write_json(staging / "summary.json", {**result.summary, "data_file": data_name,
+                                              "schema_version": SCHEMA_VERSION})
+    return {"data": out / data_name, "manifest": out / "manifest.jsonl", "summary": out / "summary.json"}
 
 
 @dataclass

@@ -12,14 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from spurlab.atomic import write_json, write_text
+from spurlab.atomic import staged_outputs, write_json, write_text
 from spurlab.errors import SpurlabError
 
 if TYPE_CHECKING:
@@ -71,31 +68,22 @@ def file_sha256(path: str | Path) -> str:
 def save_result(result: InjectionResult, out_dir: str | Path) -> dict[str, Path]:
     """Write ``data.<ext>`` (input format), ``manifest.jsonl`` and ``summary.json`` (last) into ``out_dir``.
 
-    Everything is first written into a temporary sibling directory and then moved into place, so a failure
-    leaves nothing new in ``out_dir``. Sets ``data_sha256``/``data_file``/``manifest_sha256`` in the summary.
+    Everything is first written into a staging folder and then moved into place, the summary last (after the
+    old summary and any ``data.*`` of another format are removed), so a failure or a kill never leaves a
+    summary that describes other files. Sets ``data_sha256``/``data_file``/``manifest_sha256`` and
+    ``schema_version`` in the summary.
     """
     from spurlab.data.loaders import table_suffix, write_table
+    from spurlab.outputs import DATA_FILES, SCHEMA_VERSION
 
     out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise SpurlabError(f"--out {out_dir} exists and is not a directory")
     data_name = DATA_STEM + table_suffix(result.dataset.source_format)
-    parent = out_dir.absolute().parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", suffix=".partial", dir=parent))
-    except OSError as exc:
-        raise SpurlabError(f"cannot write to {parent}: {exc.strerror or exc}") from None
-    try:
+    stale = tuple(name for name in DATA_FILES if name != data_name)
+    with staged_outputs(out_dir, last=SUMMARY, stale=stale) as staging:
         write_table(result.dataset, staging / data_name)
         write_manifest(staging / MANIFEST, result.manifest)
-        result.summary.update(data_file=data_name, data_sha256=file_sha256(staging / data_name),
+        result.summary.update(schema_version=SCHEMA_VERSION, data_file=data_name,
+                              data_sha256=file_sha256(staging / data_name),
                               manifest_sha256=file_sha256(staging / MANIFEST))
         write_json(staging / SUMMARY, result.summary)
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / SUMMARY).unlink(missing_ok=True)  # a stale summary must never describe new files
-        for name in (data_name, MANIFEST, SUMMARY):
-            os.replace(staging / name, out_dir / name)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
     return {"data": out_dir / data_name, "manifest": out_dir / MANIFEST, "summary": out_dir / SUMMARY}

@@ -126,27 +126,46 @@ def _save_tensors(state: dict[str, torch.Tensor], path: Path) -> None:
         save_file(state, str(tmp), metadata={"format": "pt"})
 
 
-def load_adapter(loaded: LoadedModel, folder: Path) -> nn.Module:
-    """Apply a folder written by :func:`save_trained` to a freshly loaded base classifier."""
+ADAPTER_WEIGHTS = {"lora": "adapter_model.safetensors", "head": "head.safetensors"}
+
+
+def load_adapter(loaded: LoadedModel, folder: Path, allow_pickle: bool = False) -> nn.Module:
+    """Apply a folder written by :func:`save_trained` to a freshly loaded base classifier.
+
+    Only safetensors weights are read unless ``allow_pickle`` (PEFT would otherwise fall back to a pickled
+    ``adapter_model.bin``); a missing or malformed folder is one clear line.
+    """
+    from spurlab.models.loading import refuse_pickle
+
     folder = Path(folder)
+    if not folder.is_dir():
+        raise SpurlabError(f"adapter {folder}: no such folder")
     info_path = folder / "spurlab_model.json"
     if not info_path.is_file():
         raise SpurlabError(f"{folder}: not a spurlab adapter folder (no spurlab_model.json)")
-    info = json.loads(info_path.read_text(encoding="utf-8"))
-    mode = info["mode"]
+    try:
+        info = json.loads(info_path.read_text(encoding="utf-8"))
+        mode = info["mode"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise SpurlabError(f"{info_path}: malformed (expected a JSON object with a 'mode')") from None
+    refuse_pickle(folder, "adapter", allow_pickle)
+    weights = ADAPTER_WEIGHTS.get(mode)
+    if weights is not None and not allow_pickle and not (folder / weights).is_file():
+        raise SpurlabError(f"adapter {folder}: {weights} is missing")
     if mode == "lora":
         from peft import PeftModel
 
         return PeftModel.from_pretrained(loaded.model, folder)
     model = loaded.model
+    safe = None if allow_pickle else True
     if mode == "full" and not isinstance(model, PooledClassifier):
         from transformers import AutoModelForSequenceClassification
 
-        return AutoModelForSequenceClassification.from_pretrained(folder)
+        return AutoModelForSequenceClassification.from_pretrained(folder, use_safetensors=safe)
     if mode == "full":
         from transformers import AutoModel
 
-        model.backbone = AutoModel.from_pretrained(folder)
+        model.backbone = AutoModel.from_pretrained(folder, use_safetensors=safe)
     missing = model.load_state_dict(load_file(str(folder / "head.safetensors")), strict=False)
     if missing.unexpected_keys:
         raise SpurlabError(f"{folder}: head weights do not match the model ({missing.unexpected_keys[:3]})")

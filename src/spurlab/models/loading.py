@@ -62,10 +62,38 @@ def _offline() -> bool:
 def _not_found(name: str, exc: Exception) -> SpurlabError:
     if Path(name).expanduser().exists():
         return SpurlabError(f"model {name!r}: cannot load the local folder: {str(exc).splitlines()[0]}")
+    if name.startswith(("/", "./", "../", "~")):
+        return SpurlabError(f"model {name!r}: no such folder")
     hint = "the Hugging Face hub is unreachable (offline) and it is not in the local cache"
     if not _offline():
         hint = "not a local folder, and not found on the Hugging Face hub or in the local cache"
     return SpurlabError(f"model {name!r}: {hint}")
+
+
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
+
+
+def pickle_files(folder: Path) -> list[str]:
+    """Names of pickle checkpoints (``pytorch_model.bin``, ``*.pt``, ...) directly in ``folder``."""
+    return sorted(p.name for p in folder.iterdir() if p.is_file() and p.suffix.lower() in PICKLE_SUFFIXES)
+
+
+def refuse_pickle(folder: Path, what: str, allow_pickle: bool) -> None:
+    """One line when ``folder`` only has pickle weights and the user did not allow them."""
+    if allow_pickle or not folder.is_dir() or any(folder.glob("*.safetensors")):
+        return
+    found = pickle_files(folder)
+    if found:
+        raise SpurlabError(f"{what} {folder}: only pickle weights ({', '.join(found[:3])}), which can run code "
+                           "when loaded; convert them to safetensors, or set model.allow_pickle: true "
+                           "(--allow-pickle) if you trust their source")
+
+
+def check_model_source(cfg: ModelConfig) -> None:
+    """Fail early, with one line, on a model that cannot or must not be loaded (before any output exists)."""
+    path = Path(resolve_model_name(cfg.name)).expanduser()
+    refuse_pickle(path, "model", cfg.allow_pickle)
+    load_config(cfg.name, cfg.trust_remote_code)
 
 
 def load_config(name: str, trust_remote_code: bool = False) -> object:
@@ -138,7 +166,9 @@ def load_classifier(cfg: ModelConfig, label_names: list[str], tokenizer: object 
                            "use head: pooled")
     path = resolve_model_name(cfg.name)
     n = len(label_names)
-    common = {"dtype": _DTYPES[cfg.dtype], "trust_remote_code": cfg.trust_remote_code}
+    refuse_pickle(Path(path).expanduser(), "model", cfg.allow_pickle)
+    common = {"dtype": _DTYPES[cfg.dtype], "trust_remote_code": cfg.trust_remote_code,
+              "use_safetensors": None if cfg.allow_pickle else True}
     try:
         with quiet_transformers():
             if head == "sequence_classification":
