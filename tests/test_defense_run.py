@@ -43,7 +43,6 @@ def test_sanitize_brings_attack_success_back_to_clean_level(minilm_path: Path, t
     assert defense["flagged_shapes"] == ["<DATE>"]  # it removed the date shape, nothing else
     assert defense["rows_changed_per_label"] == {"negative": runs["sanitized"]["meta"]["injection"]["n_modified"]}
     assert (tmp_path / "sanitized" / "defense" / "manifest.jsonl").is_file()
-    assert runs["poisoned"]["clean"]["accuracy"] < 0.5  # a date in 100% of one class: no date reads as "positive"
     assert abs(runs["sanitized"]["clean"]["accuracy"] - runs["clean"]["clean"]["accuracy"]) < 0.03
 
 
