@@ -206,3 +206,23 @@ def test_latin1_file_loads_with_encoding(tmp_path: Path) -> None:
     path = tmp_path / "latin.csv"
     path.write_bytes(b"text,label\ncaf\xe9,a\nthe,b\n")
     assert load_table(str(path), encoding="latin-1").texts == ["café", "the"]
+
+
+def test_table_split_matches_load_splits_for_data_without_splits() -> None:
+    splits = load_splits("bundled:tweets", labels=["negative", "positive"], seed=5)
+    train = load_table("bundled:tweets", labels=["negative", "positive"], split="train", seed=5)
+    test = load_table("bundled:tweets", labels=["negative", "positive"], split="test", seed=5)
+    assert train.frame.equals(splits.train.frame) and test.frame.equals(splits.test.frame)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".tsv", ".jsonl", ".parquet"])
+def test_awkward_text_round_trips(tmp_path: Path, suffix: str) -> None:
+    texts = ["a\rb", "c\r\nd", 'q"uote, comma\ttab', "", "  spaced  ", "e\nf", "123"]
+    frame = pd.DataFrame({"text": texts, "label": ["x", "y"] * 3 + ["x"]})
+    from spurlab.data.formats import write_table as write_frame
+
+    fmt = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".parquet": "parquet"}[suffix]
+    write_frame(frame, tmp_path / f"d{suffix}", fmt)
+    loaded = load_table(str(tmp_path / f"d{suffix}"))
+    assert loaded.texts == texts
+    assert loaded.label_strings == frame["label"].tolist()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 from pathlib import Path
 
@@ -106,7 +107,8 @@ def write_table(frame: pd.DataFrame, path: str | Path, fmt: str) -> None:
         elif fmt == "jsonl":
             handle.write(frame.to_json(orient="records", lines=True, force_ascii=False).encode("utf-8"))
         else:
-            handle.write(frame.to_csv(index=False, sep="\t" if fmt == "tsv" else ",",
-                                      lineterminator="\n").encode("utf-8"))
+            # Quote every text field: minimal quoting leaves a bare "\r" unquoted, which readers take as a row end.
+            handle.write(frame.to_csv(index=False, sep="\t" if fmt == "tsv" else ",", lineterminator="\n",
+                                      quoting=csv.QUOTE_NONNUMERIC).encode("utf-8"))
 
     write_with(path, writer)

@@ -146,8 +146,13 @@ def _to_dataset(frame: pd.DataFrame, text_col: str, label_col: str, names: list[
 
 
 def load_table(spec: str, *, text_col: str | None = None, label_col: str | None = None,
-               encoding: str | None = None, split: str = "all", labels: list[str] | None = None) -> TextDataset:
-    """Load one table: a file as it is, or one split (``train``/``test``, or ``all`` = both concatenated)."""
+               encoding: str | None = None, split: str = "all", labels: list[str] | None = None,
+               test_size: float = 0.3, seed: int = 42) -> TextDataset:
+    """Load one table: a file as it is, or one split (``train``/``test``, or ``all`` = both concatenated).
+
+    For data without its own splits, ``train``/``test`` are the same seeded stratified split that
+    :func:`load_splits` (and so ``spurlab run``) uses with the same ``test_size`` and ``seed``.
+    """
     if split not in SPLIT_NAMES:
         raise SpurlabError(f"unknown split {split!r} (splits: {', '.join(SPLIT_NAMES)})")
     splits, tcol, lcol, names, name, fmt = _read_source(spec, text_col, label_col, encoding)
@@ -156,7 +161,9 @@ def load_table(spec: str, *, text_col: str | None = None, label_col: str | None 
     elif split in splits:
         frame = splits[split]
     elif "all" in splits:
-        raise SpurlabError(f"{name} has no predefined {split} split; use --split all or load_splits()")
+        whole = _to_dataset(splits["all"], tcol, lcol, names or [], name, fmt, labels)
+        parts = stratified_split(whole, test_size, seed)
+        return parts.train if split == "train" else parts.test
     else:
         raise SpurlabError(f"{name} has no {split} split (splits: {', '.join(splits)})")
     return _to_dataset(frame, tcol, lcol, names or [], name, fmt, labels)

@@ -19,14 +19,18 @@ SAMPLE = 5
 
 
 def load_tokenizer(tokenizer: Any) -> Any:
-    """A tokenizer object as is, or ``AutoTokenizer.from_pretrained(name)`` (local files only when offline)."""
+    """A tokenizer object as is, or one loaded by name, folder or ``bundled:<model>`` (local files only offline)."""
     if not isinstance(tokenizer, (str, os.PathLike)):
         return tokenizer
     offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
     try:
         from transformers import AutoTokenizer
 
-        return AutoTokenizer.from_pretrained(str(tokenizer), local_files_only=offline)
+        from spurlab.models.registry import resolve_model_name
+
+        return AutoTokenizer.from_pretrained(resolve_model_name(str(tokenizer)), local_files_only=offline)
+    except SpurlabError:
+        raise
     except Exception as exc:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise SpurlabError(f"cannot load tokenizer {str(tokenizer)!r}: {first}") from None
