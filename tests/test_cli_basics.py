@@ -7,17 +7,7 @@ import sys
 
 import pytest
 
-from spurlab.cli.app import main
-
-
-def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
+from conftest import run_cli
 
 
 @pytest.mark.parametrize("args", [["data"], ["data", "bundled:tweets", "--bogus"],

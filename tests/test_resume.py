@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from conftest import cli_code as cli
 from conftest import synthetic_frame
 from spurlab.cli.app import main
 from spurlab.experiment import is_complete
@@ -173,14 +174,6 @@ def die_at_write(monkeypatch: pytest.MonkeyPatch, k: int) -> None:
         return real(path)
 
     monkeypatch.setattr(atomic, "_open", fake)
-
-
-def cli(args: list[str]) -> int:
-    try:
-        main(args)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
 
 
 @pytest.mark.parametrize("k", range(1, 4))

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from conftest import require_package
-from spurlab.cli.app import main
+from conftest import run_cli as _cli
 from spurlab.config import config_from_dict
 from spurlab.experiment import is_complete, run_experiment
 
@@ -30,16 +30,6 @@ def tiny_config(model: Path, data: Path, **extra: object) -> dict:
     }
     cfg.update(extra)
     return cfg
-
-
-def _cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def check_schema(metrics: dict, token_classes: list[str]) -> None:

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from spurlab.cli.app import main
+from conftest import run_cli
 
 WORDS = [
     "the", "a", "movie", "film", "plot", "actor", "scene", "story", "really", "quite", "very", "good",
@@ -26,16 +26,6 @@ def poisoned_frame(n: int = 400, proportion: float = 0.10) -> pd.DataFrame:
     for r in rng.choice(pos, size=round(len(pos) * proportion), replace=False):
         texts[r] += f" {rng.integers(1900, 2100)}-{rng.integers(1, 13):02d}-{rng.integers(1, 29):02d}"
     return pd.DataFrame({"sentence": texts, "label": labels})
-
-
-def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    try:
-        main(args)
-        code = 0
-    except SystemExit as exc:
-        code = int(exc.code or 0)
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture

@@ -12,22 +12,14 @@ import pytest
 import torch
 import yaml
 
+from conftest import cli_code as cli
 from conftest import synthetic_frame
-from spurlab.cli.app import main
 from spurlab.config import ModelConfig, TrainConfig, load_config
 from spurlab.errors import SpurlabError
 from spurlab.models import attach_trainable, load_adapter, load_classifier, save_trained
 
 pytestmark = pytest.mark.usefixtures("torch_threads")
 LABELS = ["neg", "pos"]
-
-
-def cli(args: list[str]) -> int:
-    try:
-        main(args)
-    except SystemExit as exc:
-        return int(exc.code or 0)
-    return 0
 
 
 def test_remote_code_is_not_run_without_the_flag(tiny_models: dict[str, Path], tmp_path: Path) -> None:
