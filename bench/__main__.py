@@ -21,6 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=RESULTS, help="folder for perf.json and perf.md")
     parser.add_argument("--threads", type=int, default=None,
                         help="torch threads for every recipe and the spurlab run subprocess (default: torch's)")
+    parser.add_argument("--models", default=None, help="comma-separated subset of the models (minilm, smollm2)")
+    parser.add_argument("--precisions", default=None, help="comma-separated subset of fp32, bf16")
     args = parser.parse_args(argv)
     only = [s.strip() for s in args.only.split(",") if s.strip()]
     unknown = sorted(set(only) - set(SECTIONS))
@@ -32,6 +34,13 @@ def main(argv: list[str] | None = None) -> int:
         torch.set_num_threads(args.threads)
         os.environ["OMP_NUM_THREADS"] = str(args.threads)  # inherited by the `spurlab run` subprocess
     plan = make_plan(args.quick)
+    if args.models:
+        keep = {m.strip() for m in args.models.split(",")}
+        plan.cases = [case for case in plan.cases if case.key in keep]
+        if not plan.cases:
+            parser.error(f"no model among {args.models!r}")
+    if args.precisions:
+        plan.precisions = [p for p in plan.precisions if p in {x.strip() for x in args.precisions.split(",")}]
     _quiet()
     start = time.perf_counter()
 
