@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
+import typer
+
 
 def split_list(value: str | None) -> list[str] | None:
     """``"a,b, c"`` → ``["a", "b", "c"]``; ``None``/empty → ``None``."""
@@ -12,3 +16,12 @@ def split_list(value: str | None) -> list[str] | None:
 
 DATA_HELP = ("Dataset: a .csv/.tsv/.jsonl/.parquet path, hf:<owner/name>, preset:<name>[:<local path>] "
              "or bundled:tweets.")
+
+# The dataset options every data-reading subcommand shares, declared once.
+TextColOption = Annotated[str | None, typer.Option("--text-col", help="Text column (default: text).")]
+LabelColOption = Annotated[str | None, typer.Option("--label-col", help="Label column (default: label).")]
+LabelsOption = Annotated[str | None, typer.Option("--labels", help="Keep only these labels, comma-separated.")]
+EncodingOption = Annotated[str | None, typer.Option("--encoding",
+                                                    help="Text encoding of local files (default utf-8).")]
+SplitOption = Annotated[str, typer.Option("--split", help="Which split to read: train, test or all "
+                                          "(train/test: the same seeded split as spurlab run).")]

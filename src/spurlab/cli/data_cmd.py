@@ -7,17 +7,17 @@ from rich.console import Console
 from rich.table import Table
 
 from spurlab.cli.app import app
-from spurlab.cli.common import DATA_HELP, split_list
+from spurlab.cli.common import DATA_HELP, EncodingOption, LabelColOption, LabelsOption, TextColOption, split_list
 from spurlab.data import PRESETS, load_splits
 
 
 @app.command("data")
 def data_command(
     data: str = typer.Argument(..., help=DATA_HELP),
-    text_col: str = typer.Option(None, "--text-col", help="Text column (default: text)."),
-    label_col: str = typer.Option(None, "--label-col", help="Label column (default: label)."),
-    labels: str = typer.Option(None, "--labels", help="Keep only these labels, comma-separated."),
-    encoding: str = typer.Option(None, "--encoding", help="Text encoding of local files (default utf-8)."),
+    text_col: TextColOption = None,
+    label_col: LabelColOption = None,
+    labels: LabelsOption = None,
+    encoding: EncodingOption = None,
     test_size: float = typer.Option(0.3, "--test-size", help="Test share when the data has no test split."),
     seed: int = typer.Option(42, "--seed", help="Seed of the stratified split."),
 ) -> None:

@@ -11,7 +11,15 @@ from rich.table import Table
 from rich.text import Text
 
 from spurlab.cli.app import app
-from spurlab.cli.common import DATA_HELP, split_list
+from spurlab.cli.common import (
+    DATA_HELP,
+    EncodingOption,
+    LabelColOption,
+    LabelsOption,
+    SplitOption,
+    TextColOption,
+    split_list,
+)
 from spurlab.data.loaders import load_table
 from spurlab.errors import SpurlabError
 from spurlab.inject import InjectionConfig, InjectionResult, inject, save_result
@@ -92,8 +100,8 @@ def inject_command(
     seed: int = typer.Option(0, "--seed", help="Seed of all random choices."),
     token_proportion: float = typer.Option(0.0, "--token-proportion", help="0 = light SSTI (one item per "
                                            "row); >0 = max(1, int(n_words * x)) items (aggressive SSTI)."),
-    text_col: str = typer.Option(None, "--text-col", help="Text column (default: text)."),
-    label_col: str = typer.Option(None, "--label-col", help="Label column (default: label)."),
+    text_col: TextColOption = None,
+    label_col: LabelColOption = None,
     tokenizer: str = typer.Option(None, "--tokenizer", help="HF tokenizer name or path: report how many "
                                   "subword tokens each inserted string becomes."),
     token: str = typer.Option(None, "--token", help="The string for --source fixed, or the mark for "
@@ -102,9 +110,9 @@ def inject_command(
     tokens_file: str = typer.Option(None, "--tokens-file", help="UTF-8 file, one token per line (source file)."),
     year_min: int = typer.Option(None, "--year-min", help="First year for dates (default 1900)."),
     year_max: int = typer.Option(None, "--year-max", help="Last year for dates (default 2100)."),
-    split: str = typer.Option("all", "--split", help="Which split to inject: train, test or all."),
-    labels: str = typer.Option(None, "--labels", help="Keep only these labels, comma-separated."),
-    encoding: str = typer.Option(None, "--encoding", help="Text encoding of local files (default utf-8)."),
+    split: SplitOption = "all",
+    labels: LabelsOption = None,
+    encoding: EncodingOption = None,
     overwrite: bool = typer.Option(False, "--overwrite", help="Redo even when --out already holds this "
                                    "output, or replace the output of other inputs."),
 ) -> None:

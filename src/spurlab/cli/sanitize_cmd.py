@@ -9,7 +9,15 @@ from rich.console import Console
 from rich.text import Text
 
 from spurlab.cli.app import app
-from spurlab.cli.common import DATA_HELP, split_list
+from spurlab.cli.common import (
+    DATA_HELP,
+    EncodingOption,
+    LabelColOption,
+    LabelsOption,
+    SplitOption,
+    TextColOption,
+    split_list,
+)
 from spurlab.errors import SpurlabError
 
 
@@ -23,11 +31,11 @@ def sanitize_command(
     mode: str = typer.Option("remove", "--mode", help="remove (delete the token) or mask (replace it)."),
     mask: str = typer.Option("[MASK]", "--mask", help="Replacement string for --mode mask."),
     top: int = typer.Option(None, "--top", help="Use only the first N (ranked) findings."),
-    text_col: str = typer.Option(None, "--text-col", help="Text column (default: text)."),
-    label_col: str = typer.Option(None, "--label-col", help="Label column (default: label)."),
-    labels: str = typer.Option(None, "--labels", help="Keep only these labels, comma-separated."),
-    split: str = typer.Option("all", "--split", help="Which split: train, test or all."),
-    encoding: str = typer.Option(None, "--encoding", help="Text encoding of local files (default utf-8)."),
+    text_col: TextColOption = None,
+    label_col: LabelColOption = None,
+    labels: LabelsOption = None,
+    split: SplitOption = "all",
+    encoding: EncodingOption = None,
 ) -> None:
     """Strip every token (or every token of a shape) that a scan flagged, in rows of every label.
 

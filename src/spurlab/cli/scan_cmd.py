@@ -11,7 +11,15 @@ from rich.table import Table
 from rich.text import Text
 
 from spurlab.cli.app import app
-from spurlab.cli.common import DATA_HELP, split_list
+from spurlab.cli.common import (
+    DATA_HELP,
+    EncodingOption,
+    LabelColOption,
+    LabelsOption,
+    SplitOption,
+    TextColOption,
+    split_list,
+)
 from spurlab.detect.scanner import ScanConfig, ScanReport, scan
 from spurlab.errors import SpurlabError
 
@@ -73,11 +81,11 @@ def scan_command(
                                   "instead of word tokens (shapes still come from words)."),
     no_shapes: bool = typer.Option(False, "--no-shapes", help="Count tokens only, no shapes."),
     case_sensitive: bool = typer.Option(False, "--case-sensitive", help="Do not lowercase tokens."),
-    text_col: str = typer.Option(None, "--text-col", help="Text column (default: text)."),
-    label_col: str = typer.Option(None, "--label-col", help="Label column (default: label)."),
-    labels: str = typer.Option(None, "--labels", help="Keep only these labels, comma-separated."),
-    split: str = typer.Option("all", "--split", help="Which split to scan: train, test or all."),
-    encoding: str = typer.Option(None, "--encoding", help="Text encoding of local files (default utf-8)."),
+    text_col: TextColOption = None,
+    label_col: LabelColOption = None,
+    labels: LabelsOption = None,
+    split: SplitOption = "all",
+    encoding: EncodingOption = None,
 ) -> None:
     """Rank tokens and shapes by how strongly they tie to one label (one-sided binomial test, corrected)."""
     if top < 1:

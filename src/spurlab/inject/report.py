@@ -22,7 +22,9 @@ def load_tokenizer(tokenizer: Any) -> Any:
     """A tokenizer object as is, or one loaded by name, folder or ``bundled:<model>`` (local files only offline)."""
     if not isinstance(tokenizer, (str, os.PathLike)):
         return tokenizer
-    offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in {"1", "true", "yes", "on"}
+    from spurlab.hub import hub_offline
+
+    offline = hub_offline()
     try:
         from transformers import AutoTokenizer
 

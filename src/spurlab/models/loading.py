@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
 import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,6 +13,7 @@ from torch import nn
 
 from spurlab.config import ModelConfig
 from spurlab.errors import SpurlabError
+from spurlab.hub import hub_offline
 from spurlab.models.pooled import PooledClassifier
 from spurlab.models.registry import resolve_model_name
 
@@ -55,17 +55,13 @@ def quiet_transformers() -> Iterator[None]:
         hf_logging.enable_progress_bar()
 
 
-def _offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "0").lower() in {"1", "true", "yes"}
-
-
 def _not_found(name: str, exc: Exception) -> SpurlabError:
     if Path(name).expanduser().exists():
         return SpurlabError(f"model {name!r}: cannot load the local folder: {str(exc).splitlines()[0]}")
     if name.startswith(("/", "./", "../", "~")):
         return SpurlabError(f"model {name!r}: no such folder")
     hint = "the Hugging Face hub is unreachable (offline) and it is not in the local cache"
-    if not _offline():
+    if not hub_offline():
         hint = "not a local folder, and not found on the Hugging Face hub or in the local cache"
     return SpurlabError(f"model {name!r}: {hint}")
 
