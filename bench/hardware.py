@@ -31,12 +31,6 @@ def matmul_peak(dtype: torch.dtype, sizes: tuple[int, ...] = (1024, 2048), secon
     return {"gflops": max(per_size.values()), "per_size": per_size}
 
 
-def bf16_native() -> bool:
-    """The CPU has native bf16 arithmetic (AVX512-BF16 or AMX), the test spurlab's ``precision: auto`` uses."""
-    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    return any(bool(getattr(torch.cpu, name, lambda: False)()) for name in checks)
-
-
 def _cpu_info() -> tuple[str, str]:
     cpu, flags = platform.processor() or platform.machine(), ""
     try:
