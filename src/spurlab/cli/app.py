@@ -7,8 +7,8 @@ import os
 import sys
 import traceback
 
-# OpenMP threads that spin while waiting collapse throughput when another process shares the cores (measured 7.7x
-# slower training with 2 threads and a busy neighbour, bench/profile_train.py); set before torch is imported.
+# OpenMP threads that spin while waiting collapse throughput when another process shares the cores (see
+# docs/performance.md, "Where the time goes"); set before torch is imported.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import typer
