@@ -97,11 +97,13 @@ def detection_grid(data: dict[str, TextDataset], sources: dict[str, dict], locat
                     t2 = time.perf_counter()
                     ranks = [i for i, f in enumerate(report.findings) if f.feature in hits]
                     rank = ranks[0] + 1 if ranks else None
+                    score_rank = min((f.score_rank for f in report.findings if f.feature in hits), default=None)
                     top = report.findings[0] if report.findings else None
                     rows.append({
                         "dataset": dname, "source": source, "location": location, "proportion": prop,
                         "target": target, "n_poisoned": len(res.manifest), "n_rows": len(ds), "rank": rank,
-                        "hit1": rank == 1, "hit5": rank is not None and rank <= 5,
+                        "hit1": rank == 1, "hit5": rank is not None and rank <= 5, "score_rank": score_rank,
+                        "score_hit1": score_rank == 1, "score_hit5": score_rank is not None and score_rank <= 5,
                         "top": top.feature if top else None, "n_findings": len(report.findings),
                         "inject_s": round(t1 - t0, 3), "scan_s": round(t2 - t1, 3),
                     })
@@ -116,10 +118,12 @@ def false_alarms(data: dict[str, TextDataset]) -> dict[str, Any]:
         t0 = time.perf_counter()
         report = scan(ds)
         out[name] = {
-            "n_rows": len(ds), "n_findings": len(report.findings), "scan_s": round(time.perf_counter() - t0, 3),
+            "n_rows": len(ds), "n_findings": len(report.findings),
+            "n_not_explained": report.summary["context"]["not_explained"],
+            "n_explained": report.summary["context"]["explained_by_text"], "scan_s": round(time.perf_counter() - t0, 3),
             "n_tested_features": report.summary["n_tested_features"],
             "top": [{"feature": f.feature, "kind": f.kind, "label": f.label, "support": f.support,
-                     "p_label": round(f.p_label, 3)} for f in report.findings[:5]],
+                     "p_label": round(f.p_label, 3), "context_p": f.context_p} for f in report.findings[:5]],
         }
     return out
 
@@ -306,6 +310,10 @@ def _pct(x: float | None) -> str:
     return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.0f}%"
 
 
+def _ctx(p: float | None) -> str:
+    return "–" if p is None else f"{p:.3f}"
+
+
 def markdown(result: dict[str, Any]) -> str:
     grid = result["grid"]
     lines = ["# Detection benchmark (`python -m bench.detection`)", ""]
@@ -316,10 +324,12 @@ def markdown(result: dict[str, Any]) -> str:
     lines += ["", "## Recall@1 / recall@5 of the planted token or its shape, per source (proportion >= 5%)", "",
               "A hit is a top finding equal to a planted token or one of its shapes (`<DATE>`, `<COUNTRY>`, "
               "`<HTML>`, ..., including capitalisation shapes such as `<CASE:Xxxx>` in lowercased SST-2), "
-              "anywhere in the row or as the row's first/last token.", ""]
+              "anywhere in the row or as the row's first/last token. *By score alone*: the rank by excess purity "
+              "before the context test moves findings explained by the text behind the others (the ablation).", ""]
     locs = result["meta"]["locations"]
-    lines.append("| source | " + " | ".join(f"{loc} @1 | {loc} @5" for loc in locs) + " | all @1 | all @5 |")
-    lines.append("|---|" + "---:|" * (2 * len(locs) + 2))
+    lines.append("| source | " + " | ".join(f"{loc} @1 | {loc} @5" for loc in locs)
+                 + " | all @1 | all @5 | all @1 by score alone |")
+    lines.append("|---|" + "---:|" * (2 * len(locs) + 3))
     for source in result["meta"]["sources"]:
         cells = []
         for loc in [*locs, None]:
@@ -327,6 +337,8 @@ def markdown(result: dict[str, Any]) -> str:
                    and (loc is None or r["location"] == loc)]
             cells += [_pct(np.mean([r["hit1"] for r in sel]) if sel else None),
                       _pct(np.mean([r["hit5"] for r in sel]) if sel else None)]
+        sel = [r for r in grid if r["source"] == source and r["proportion"] >= 0.05 and "score_hit1" in r]
+        cells.append(_pct(np.mean([r["score_hit1"] for r in sel]) if sel else None))
         lines.append(f"| {source} | " + " | ".join(cells) + " |")
     lines += ["", "## Recall@1 per dataset and poisoned proportion (all sources and locations)", ""]
     props = result["meta"]["proportions"]
@@ -346,14 +358,18 @@ def markdown(result: dict[str, Any]) -> str:
     lines.append("")
     lines.append("(n) = poisoned rows at that proportion (the source with the most rows).")
     lines += ["", "## False alarms: findings in the clean datasets at the default threshold", ""]
-    lines.append("| dataset | rows | features tested | findings | top 5 findings (label, p(y\\|t), rows) |")
-    lines.append("|---|---:|---:|---:|---|")
+    lines.append("| dataset | rows | features tested | findings | not explained by the text | "
+                 "top 5 findings (label, p(y\\|t), rows, context p) |")
+    lines.append("|---|---:|---:|---:|---:|---|")
     for name, fa in result["false_alarms"].items():
-        top = "; ".join(f"`{t['feature']}` ({t['label']}, {t['p_label']:.2f}, {t['support']})" for t in fa["top"])
-        lines.append(f"| {name} | {fa['n_rows']} | {fa['n_tested_features']} | {fa['n_findings']} | {top} |")
+        top = "; ".join(f"`{t['feature']}` ({t['label']}, {t['p_label']:.2f}, {t['support']}, "
+                        f"{_ctx(t.get('context_p'))})" for t in fa["top"])
+        lines.append(f"| {name} | {fa['n_rows']} | {fa['n_tested_features']} | {fa['n_findings']} | "
+                     f"{fa.get('n_not_explained', '–')} | {top} |")
     lines += ["", "These are real label correlations (sentiment words, topic words of the tweet sub-corpora): "
-              "statistically genuine shortcuts, not planted ones. Ranking by purity puts a planted token above "
-              "them once it is in enough rows."]
+              "statistically genuine shortcuts, not planted ones. The context test explains most of them by the "
+              "rest of their rows' text (context p < 0.01) and ranks them behind the unexplained ones; the "
+              "unexplained ones (words such as `solid`, `mess` that say the label on their own) stay."]
     if result.get("cleanlab"):
         lines += ["", "## Off-the-shelf checker: cleanlab `find_label_issues` (TF-IDF + logistic regression, "
                   "5-fold), location random", "", "Precision = share of flagged rows that are poisoned; recall = "

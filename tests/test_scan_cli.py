@@ -97,3 +97,34 @@ def test_bad_input_is_exit_2_one_line_and_no_output(case: int, poisoned_csv: Pat
     assert code == 2, err
     assert err.startswith("error: ") and err.count("\n") == 1, err
     assert not out.exists()
+
+
+def test_rerun_into_the_same_out_is_complete_and_other_options_are_refused(
+        poisoned_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    scan_out, clean_out = tmp_path / "scan", tmp_path / "clean"
+    scan = ["scan", str(poisoned_csv), "--text-col", "sentence", "--out", str(scan_out)]
+    assert run_cli(scan, capsys)[0] == 0
+    findings = scan_out / "findings.json"
+    written = findings.stat().st_mtime_ns
+    assert json.loads(findings.read_text())["request"]["config"]["alpha"] == 0.01
+    code, out, _ = run_cli(scan, capsys)
+    assert code == 0 and "already complete" in out and findings.stat().st_mtime_ns == written
+    code, _, err = run_cli([*scan, "--alpha", "0.001"], capsys)
+    assert code == 2 and err.count("\n") == 1 and "different inputs or options" in err
+    assert findings.stat().st_mtime_ns == written
+    assert run_cli([*scan, "--alpha", "0.001", "--overwrite"], capsys)[0] == 0
+    assert json.loads(findings.read_text())["request"]["config"]["alpha"] == 0.001
+
+    args = ["sanitize", str(poisoned_csv), "--text-col", "sentence", "--findings", str(findings),
+            "--out", str(clean_out)]
+    assert run_cli(args, capsys)[0] == 0
+    summary = json.loads((clean_out / "summary.json").read_text())
+    assert summary["request"]["top"] is None and len(summary["data_sha256"]) == 64
+    code, out, _ = run_cli(args, capsys)
+    assert code == 0 and "already complete" in out
+    code, _, err = run_cli([*args, "--top", "1"], capsys)
+    assert code == 2 and err.count("\n") == 1 and "different inputs or options" in err
+    (clean_out / "data.csv").write_text("tampered\n")  # a damaged output is redone, not reported complete
+    code, out, _ = run_cli(args, capsys)
+    assert code == 0 and "already complete" not in out
+    assert (clean_out / "data.csv").read_text() != "tampered\n"

@@ -70,7 +70,7 @@ def check_schema(path: Path, data: dict[str, Any] | None) -> None:
                            "it comes from an incompatible version (use another --out, or --overwrite)")
 
 
-# -- inject / sanitize style outputs: data.<ext> + manifest.jsonl + summary.json (last) ----------------------
+# -- inject / sanitize outputs (data.<ext> + manifest.jsonl + summary.json, last) and scan outputs -----------
 
 def inject_out_state(out_dir: Path, request: dict[str, Any], overwrite: bool) -> State:
     """``complete`` when ``out_dir`` holds the verified outputs of the same ``request``, else ``fresh``.
@@ -91,6 +91,22 @@ def inject_out_state(out_dir: Path, request: dict[str, Any], overwrite: bool) ->
         raise SpurlabError(f"--out {out_dir} holds the output of different inputs or options "
                            "(use another --out, or --overwrite to replace it)")
     return "complete" if _verified(out_dir, summary) else "fresh"
+
+
+def scan_out_state(out_dir: Path, request: dict[str, Any], overwrite: bool) -> State:
+    """The same decision for ``spurlab scan --out``: ``findings.json`` (written last) carries the request."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise SpurlabError(f"--out {out_dir} exists and is not a directory")
+    findings_path = out_dir / "findings.json"
+    if overwrite or not findings_path.exists():
+        return "fresh"
+    findings = _read_json(findings_path)
+    if findings is None or findings.get("format") != "spurlab.scan":
+        raise SpurlabError(f"{findings_path} is not a spurlab findings file (use another --out, or --overwrite)")
+    if findings.get("request") != request:
+        raise SpurlabError(f"--out {out_dir} holds the findings of different inputs or options "
+                           "(use another --out, or --overwrite to replace them)")
+    return "complete" if (out_dir / "entropy_histogram.png").is_file() else "fresh"
 
 
 def _verified(out_dir: Path, summary: dict[str, Any]) -> bool:

@@ -31,6 +31,10 @@ def sanitize_command(
     mode: str = typer.Option("remove", "--mode", help="remove (delete the token) or mask (replace it)."),
     mask: str = typer.Option("[MASK]", "--mask", help="Replacement string for --mode mask."),
     top: int = typer.Option(None, "--top", help="Use only the first N (ranked) findings."),
+    skip_explained: bool = typer.Option(False, "--skip-explained", help="Keep tokens the context test explained "
+                                        "by the rest of their rows' text (genuine content words)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Redo even when --out already holds this result, "
+                                   "or replace the output of other inputs."),
     text_col: TextColOption = None,
     label_col: LabelColOption = None,
     labels: LabelsOption = None,
@@ -57,7 +61,20 @@ def sanitize_command(
 
     dataset = load_table(data, text_col=text_col, label_col=label_col, encoding=encoding, split=split,
                          labels=split_list(labels))
-    result = sanitize(dataset, report, mode=mode, scan_config=config, top=top, mask=mask)  # type: ignore[arg-type]
+    from spurlab.inject.manifest import file_sha256
+    from spurlab.outputs import frame_sha256, inject_out_state
+
+    request = {"findings_sha256": file_sha256(findings) if findings is not None else None,
+               "auto_alpha": alpha if findings is None else None, "mode": mode,
+               "mask": mask if mode == "mask" else None, "top": top, "skip_explained": skip_explained,
+               "text_col": dataset.text_col, "label_col": dataset.label_col,
+               "input_sha256": frame_sha256(dataset.frame)}
+    if inject_out_state(out, request, overwrite) == "complete":
+        typer.echo(f"{out} is already complete (same data and options); nothing to do (--overwrite redoes it)")
+        return
+    result = sanitize(dataset, report, mode=mode, scan_config=config, top=top, mask=mask,  # type: ignore[arg-type]
+                      skip_explained=skip_explained)
+    result.summary["request"] = request
     paths = save_result(result, out)
     s = result.summary
     console = Console()

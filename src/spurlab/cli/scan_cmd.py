@@ -28,6 +28,12 @@ def _fmt_p(log10_p: float) -> str:
     return f"{10 ** log10_p:.1e}" if log10_p > -300 else f"1e{log10_p:.0f}"
 
 
+def _fmt_context(p: float | None, explained: bool | None) -> str:
+    if p is None:
+        return "-"
+    return f"{p:.3f}" + (" text" if explained else "")
+
+
 def print_report(report: ScanReport, top: int, console: Console) -> None:
     """A table of the top findings and one line of dataset summary."""
     s = report.summary
@@ -35,24 +41,34 @@ def print_report(report: ScanReport, top: int, console: Console) -> None:
     console.print(Text(f"{s['dataset']}: {s['n_rows']} rows, prior {prior}; {s['n_tested_features']} features "
                        f"tested (support >= {s['min_support']}), {s['n_findings']} findings at "
                        f"{s['correction']} p < {s['alpha']}"))
+    ctx = s.get("context") or {}
+    if ctx.get("tested"):
+        console.print(Text(f"context test on the top {ctx['tested']}: {ctx['explained_by_text']} explained by the "
+                           f"rest of their rows' text (ranked last), {ctx['not_explained']} not explained"))
     if not report.findings:
         return
-    table = Table(title=f"top {min(top, len(report.findings))} findings (ranked by purity score)")
+    ranked_by = "purity score" if report.config.get("rank_by", "purity") == "purity" else "significance"
+    if report.config.get("context", True):
+        ranked_by = f"unexplained first, then {ranked_by}"
+    table = Table(title=f"top {min(top, len(report.findings))} findings (ranked: {ranked_by})")
     for name, justify in (("#", "right"), ("feature", "left"), ("kind, where", "left"), ("rows", "right"),
                           ("label", "left"), ("p(y|t)", "right"), ("H bits", "right"), ("PMI", "right"),
-                          ("p adj", "right"), ("edge skew", "right"), ("score", "right")):
+                          ("p adj", "right"), ("edge skew", "right"), ("score", "right"),
+                          ("context p", "right")):
         table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
     for i, f in enumerate(report.findings[:top], 1):
         where = {"start": "first token", "end": "last token"}.get(f.position, "anywhere")
         table.add_row(str(i), Text(f.feature[:40]), f"{f.kind}, {where}", str(f.support), Text(f.label),
                       f"{f.p_label:.3f}",
                       f"{f.entropy:.3f}", "-" if f.pmi is None else f"{f.pmi:.2f}", _fmt_p(f.log10_p_adj),
-                      "-" if f.position_skew is None else f"{f.position_skew:.2f}", f"{f.score:.3f}")
+                      "-" if f.position_skew is None else f"{f.position_skew:.2f}", f"{f.score:.3f}",
+                      _fmt_context(f.context_p, f.explained_by_text))
     console.print(table)
 
 
-def write_outputs(report: ScanReport, out: Path) -> list[Path]:
-    """``findings.json`` and ``entropy_histogram.png`` in ``out``, moved into place together (findings last)."""
+def write_outputs(report: ScanReport, out: Path, request: dict | None = None) -> list[Path]:
+    """``findings.json`` (with ``request``, what made it) and ``entropy_histogram.png`` in ``out``, moved into
+    place together (findings last)."""
     from spurlab.atomic import staged_outputs, write_json
     from spurlab.report.entropy_histogram import plot_entropy_histogram
 
@@ -62,7 +78,7 @@ def write_outputs(report: ScanReport, out: Path) -> list[Path]:
                                staging / "entropy_histogram.png", min_support=hist["min_support"],
                                title=f"{report.summary['dataset']}: H(y|token), tokens in > "
                                      f"{hist['min_support']} rows (n = {hist['n_tokens']})")
-        write_json(staging / "findings.json", report.to_dict())
+        write_json(staging / "findings.json", {**report.to_dict(), "request": request})
     return [out / "findings.json", out / "entropy_histogram.png"]
 
 
@@ -81,6 +97,10 @@ def scan_command(
                                   "instead of word tokens (shapes still come from words)."),
     no_shapes: bool = typer.Option(False, "--no-shapes", help="Count tokens only, no shapes."),
     case_sensitive: bool = typer.Option(False, "--case-sensitive", help="Do not lowercase tokens."),
+    no_context: bool = typer.Option(False, "--no-context", help="Skip the context test (rank by score alone)."),
+    context_top: int = typer.Option(300, "--context-top", help="How many top findings get the context test."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Redo even when --out already holds these "
+                                   "findings, or replace the findings of other inputs."),
     text_col: TextColOption = None,
     label_col: LabelColOption = None,
     labels: LabelsOption = None,
@@ -94,15 +114,27 @@ def scan_command(
         raise SpurlabError(f"unknown --rank-by {rank_by!r} (use purity or significance)")
     config = ScanConfig(alpha=alpha, min_support=min_support, correction=correction,  # type: ignore[arg-type]
                         lowercase=not case_sensitive, shapes=not no_shapes, tokenizer=tokenizer,
-                        rank_by=rank_by)  # type: ignore[arg-type]
+                        rank_by=rank_by, context=not no_context,  # type: ignore[arg-type]
+                        context_top=context_top)
     config.validate()
     from spurlab.data.loaders import load_table
 
     dataset = load_table(data, text_col=text_col, label_col=label_col, encoding=encoding, split=split,
                          labels=split_list(labels))
+    request = None
+    if out is not None:
+        from dataclasses import asdict
+
+        from spurlab.outputs import frame_sha256, scan_out_state
+
+        request = {"config": asdict(config), "text_col": dataset.text_col, "label_col": dataset.label_col,
+                   "input_sha256": frame_sha256(dataset.frame)}
+        if scan_out_state(out, request, overwrite) == "complete":
+            typer.echo(f"{out} is already complete (same data and options); nothing to do (--overwrite redoes it)")
+            return
     report = scan(dataset, config)
     console = Console(width=None if sys.stdout.isatty() else 140)
     print_report(report, top, console)
     if out is not None:
-        paths = write_outputs(report, out)
+        paths = write_outputs(report, out, request)
         console.print(Text("wrote " + ", ".join(str(p) for p in paths)))

@@ -111,10 +111,11 @@ def sanitize_texts(texts: list[str], flags: FlagSet, mode: Mode = "remove", mask
 
 def sanitize(dataset: TextDataset, findings: ScanReport | Iterable[Finding] | None = None, *,
              mode: Mode = "remove", alpha: float = 0.01, scan_config: ScanConfig | None = None,
-             top: int | None = None, mask: str = DEFAULT_MASK) -> SanitizeResult:
+             top: int | None = None, mask: str = DEFAULT_MASK, skip_explained: bool = False) -> SanitizeResult:
     """Strip flagged tokens/shapes from every row (all labels); ``findings=None`` scans first at ``alpha``.
 
-    ``top`` keeps only the first ``top`` findings (they are ranked). Row order and other columns are kept.
+    ``skip_explained`` drops the findings the context test explained by the text (genuine content words), then
+    ``top`` keeps only the first ``top`` of the rest (they are ranked). Row order and other columns are kept.
     """
     if mode not in ("remove", "mask"):
         raise SpurlabError(f"unknown mode {mode!r} (use remove or mask)")
@@ -135,7 +136,8 @@ def sanitize(dataset: TextDataset, findings: ScanReport | Iterable[Finding] | No
         lowercase = bool(findings.config.get("lowercase", True))
     else:
         chosen, source = list(findings), "findings"
-    chosen = list(chosen)[:top] if top is not None else list(chosen)
+    chosen = [f for f in chosen if not (skip_explained and f.explained_by_text)]
+    chosen = chosen[:top] if top is not None else chosen
     flags = FlagSet.from_findings(chosen, lowercase)
     texts, manifest = sanitize_texts(dataset.texts, flags, mode, mask)
     labels = dataset.label_strings
@@ -152,7 +154,7 @@ def sanitize(dataset: TextDataset, findings: ScanReport | Iterable[Finding] | No
         "removed_per_feature": dict(per_feature.most_common()),
         "flagged_tokens": sorted(flags.tokens), "flagged_shapes": sorted(flags.shapes),
         "flagged_first_token": sorted(flags.at["start"]), "flagged_last_token": sorted(flags.at["end"]),
-        "skipped_findings": flags.skipped, "lowercase": lowercase,
+        "skipped_findings": flags.skipped, "lowercase": lowercase, "skip_explained": skip_explained,
     }
     if mode == "mask":
         summary["mask"] = mask
@@ -181,6 +183,7 @@ def save_result(result: SanitizeResult, out_dir: str | Path) -> dict[str, Path]:
     """
     from spurlab.data.formats import table_suffix
     from spurlab.data.loaders import write_table
+    from spurlab.inject.manifest import file_sha256
     from spurlab.outputs import DATA_FILES, SCHEMA_VERSION
 
     out = Path(out_dir)
@@ -190,8 +193,10 @@ def save_result(result: SanitizeResult, out_dir: str | Path) -> dict[str, Path]:
         write_table(result.dataset, staging / data_name)
         write_text(staging / "manifest.jsonl", "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n"
                                                        for r in result.manifest))
-        write_json(staging / "summary.json", {**result.summary, "data_file": data_name,
-                                              "schema_version": SCHEMA_VERSION})
+        result.summary.update(schema_version=SCHEMA_VERSION, data_file=data_name,
+                              data_sha256=file_sha256(staging / data_name),
+                              manifest_sha256=file_sha256(staging / "manifest.jsonl"))
+        write_json(staging / "summary.json", result.summary)
     return {"data": out / data_name, "manifest": out / "manifest.jsonl", "summary": out / "summary.json"}
 
 
@@ -203,10 +208,12 @@ class ScanSanitize:
     mode: Mode = "remove"
     findings: ScanReport | list[Finding] | None = None
     top: int | None = None
+    skip_explained: bool = False
     name: str = "sanitize"
 
     def apply(self, dataset: TextDataset) -> DefenseResult:
-        return sanitize(dataset, self.findings, mode=self.mode, alpha=self.alpha, top=self.top)
+        return sanitize(dataset, self.findings, mode=self.mode, alpha=self.alpha, top=self.top,
+                        skip_explained=self.skip_explained)
 
 
 register_defense("sanitize", ScanSanitize)

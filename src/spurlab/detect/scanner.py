@@ -6,7 +6,10 @@ in ``n_t`` rows, of which ``k`` carry label ``y``, H0 is ``p(y|t) = p(y)`` (the 
 the p-values are corrected over all those tests (Bonferroni by default, Benjamini–Hochberg on request).
 
 A *finding* is a feature whose best label has a corrected p-value below ``alpha``. Findings are ranked by
-``score = -log10(corrected p)``, ties broken by larger support, then lower entropy H(y|t), then name.
+``score``: excess purity (``rank_by="purity"``, the default) or ``-log10(corrected p)`` (``"significance"``).
+Then the context test (:mod:`spurlab.detect.context`) runs on the top ``context_top`` findings: those whose rows
+differ in content from the rest of their class (context p-value below ``context_alpha``) are *explained by the
+text* and move behind the unexplained ones, which is where a token planted in random rows of a class stays.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from spurlab.data.dataset import TextDataset, label_to_str
+from spurlab.detect.context import context_tests
 from spurlab.detect.stats import (
     FeatureCounts,
     adjust_log10,
@@ -59,6 +63,12 @@ class ScanConfig:
     rank_by: Literal["purity", "significance"] = "purity"
     positional: bool = True  # also test "first token is t" / "last token is t" features
     z: float = 2.576  # normal quantile of the purity lower bound (two-sided 99%)
+    context: bool = True  # run the context test and rank findings explained by the text last
+    context_top: int = 300  # how many top findings get the context test
+    context_alpha: float = 0.01
+    context_permutations: int = 200
+    context_max_rows: int = 5000  # rows of a class sampled for the test
+    seed: int = 0
 
     def validate(self) -> None:
         if not (0.0 < float(self.alpha) < 1.0):
@@ -69,6 +79,10 @@ class ScanConfig:
             raise SpurlabError(f"unknown correction {self.correction!r} (use bonferroni or bh)")
         if self.max_examples < 0:
             raise SpurlabError("max examples must be >= 0")
+        if self.context_top < 0 or self.context_permutations < 1 or self.context_max_rows < 10:
+            raise SpurlabError("context test: top must be >= 0, permutations >= 1 and max rows >= 10")
+        if not (0.0 < float(self.context_alpha) < 1.0):
+            raise SpurlabError(f"context alpha must be between 0 and 1 (exclusive), got {self.context_alpha}")
 
     @property
     def effective_min_support(self) -> int:
@@ -93,10 +107,14 @@ class Finding:
     p_value: float = 1.0  # 10 ** log10_p_adj (may underflow to 0.0; use log10_p_adj)
     purity_lb: float = 0.0  # Wilson lower confidence bound of p(label | feature)
     score: float = 0.0  # the ranking score (see the module docstring)
+    score_rank: int = 0  # 1-based rank by score alone, before the context test reorders
     position_skew: float | None = None  # observed / expected share at a row's first or last token (1 = none)
     first_share: float = 0.0  # share of occurrences that are a row's first token
     last_share: float = 0.0
     counts: dict[str, int] = field(default_factory=dict)  # rows per label
+    context_p: float | None = None  # context test p-value (None: not tested); small = explained by the text
+    context_z: float | None = None  # its statistic in null standard deviations above the null mean
+    explained_by_text: bool | None = None  # context_p < context_alpha
     examples: list[int] = field(default_factory=list)  # row indices with the feature and that label
 
     def to_dict(self) -> dict[str, Any]:
@@ -153,14 +171,9 @@ def wilson_lower(k: np.ndarray, n: np.ndarray, z: float) -> np.ndarray:
 
 def _subword_tokens(texts: list[str], name: str) -> tuple[list[list[int]], list[str]]:
     """Token ids per row and the id -> string table of a Hugging Face tokenizer (loaded offline-first)."""
-    try:
-        from transformers import AutoTokenizer
-    except ImportError as exc:  # pragma: no cover
-        raise SpurlabError("--tokenizer needs the transformers package") from exc
-    try:
-        tok = AutoTokenizer.from_pretrained(name)
-    except Exception as exc:
-        raise SpurlabError(f"cannot load tokenizer {name!r}: {str(exc).strip().splitlines()[0][:160]}") from exc
+    from spurlab.models.tokenizer import load_tokenizer
+
+    tok = load_tokenizer(name)
     ids = tok(texts, add_special_tokens=False)["input_ids"]
     vocab_size = max(len(tok), max((max(r) for r in ids if r), default=0) + 1)
     table = tok.convert_ids_to_tokens(list(range(vocab_size)))
@@ -301,7 +314,12 @@ def _report(dataset: TextDataset, c: FeatureCounts, config: ScanConfig,
             v["purity"], v["excess"], v["skew"], v["first"], v["last"], v["counts"], strict=True)
     ]
     label_ids = dataset.label_ids if label_ids is None else label_ids
-    _add_examples(findings, feats.tolist(), c, label_ids, config.max_examples)
+    for rank, finding in enumerate(findings, start=1):
+        finding.score_rank = rank
+    feat_cols = feats.tolist()
+    if config.context and findings:
+        findings, feat_cols = _rank_by_context(findings, feat_cols, c, label_ids, config)
+    _add_examples(findings, feat_cols, c, label_ids, config.max_examples)
     token_cols = np.array([k != "shape" and w == "any" for k, w in zip(c.kinds, c.positions, strict=True)],
                           dtype=bool)
     hist_mask = token_cols & (support > config.histogram_min_support)
@@ -318,6 +336,11 @@ def _report(dataset: TextDataset, c: FeatureCounts, config: ScanConfig,
         "n_tests": int(log10_p.size), "min_support": min_support, "alpha": config.alpha,
         "correction": config.correction, "n_findings": len(findings),
         "n_findings_by_kind": {kind: by_kind[kind] for kind in ("token", "subword", "shape")},
+        "context": {
+            "tested": sum(f.context_p is not None for f in findings),
+            "explained_by_text": sum(bool(f.explained_by_text) for f in findings),
+            "not_explained": sum(f.explained_by_text is False for f in findings),
+        },
         "histogram": {
             "min_support": config.histogram_min_support, "n_tokens": int(hist_mask.sum()),
             "bin_edges": edges.tolist(),
@@ -328,6 +351,21 @@ def _report(dataset: TextDataset, c: FeatureCounts, config: ScanConfig,
     }
     cfg = _clean(asdict(config))
     return ScanReport(findings, _clean(summary), cfg, entropies, flagged_entropies)
+
+
+def _rank_by_context(findings: list[Finding], cols: list[int], c: FeatureCounts, label_ids: np.ndarray,
+                     config: ScanConfig) -> tuple[list[Finding], list[int]]:
+    """Context-test the top findings; order: tested and not explained, tested and explained, the rest."""
+    top = min(config.context_top, len(findings))
+    results = context_tests(c, cols[:top], [f.label_id for f in findings[:top]], label_ids,
+                            permutations=config.context_permutations, max_rows=config.context_max_rows,
+                            seed=config.seed)
+    for finding, result in zip(findings, results, strict=False):
+        if result is not None:
+            finding.context_p, finding.context_z = result.p_value, result.z
+            finding.explained_by_text = result.p_value < config.context_alpha
+    order = sorted(range(len(findings)), key=lambda i: (i >= top, bool(findings[i].explained_by_text), i))
+    return [findings[i] for i in order], [cols[i] for i in order]
 
 
 def _add_examples(findings: list[Finding], cols: list[int], c: FeatureCounts, label_ids: np.ndarray,

@@ -102,6 +102,18 @@ class FeatureCounts:
     parts: list[_Part]  # what presence is built from, one entry per block of columns
     label_counts: np.ndarray
     n_tokens: int
+    words: Encoded | None = None  # the word tokens behind the word-level features (for the context test)
+    word_map: sparse.csr_matrix | None = None  # their vocab x word-feature map
+    word_offsets: dict[str, int] | None = None  # position -> first column of that block of word features
+
+    def word_feature(self, col: int) -> int | None:
+        """The word-feature index (a column of ``word_map``) of feature column ``col``; None for subwords."""
+        if self.word_map is None or not self.word_offsets:
+            return None
+        offset = self.word_offsets.get(self.positions[col])
+        if offset is None or not offset <= col < offset + self.word_map.shape[1]:
+            return None
+        return col - offset
 
     @property
     def presence(self) -> sparse.csr_matrix:
@@ -115,6 +127,18 @@ class FeatureCounts:
             return sparse.csc_matrix((n_rows, len(cols)), dtype=np.int64)
         full = sparse.hstack([part.csc() for part in self.parts], format="csc")
         return full[:, np.asarray(cols, dtype=np.int64)].tocsc()
+
+    def feature_rows(self, col: int) -> np.ndarray:
+        """Sorted indices of the rows that contain feature ``col`` (for start/end features: at that position)."""
+        for part in self.parts:
+            if part.offset <= col < part.offset + part.size:
+                local = col - part.offset
+                if part.z is not None:
+                    mat = part.csc()
+                    return mat.indices[mat.indptr[local]:mat.indptr[local + 1]].astype(np.int64)
+                column = part.fmap.tocsc()[:, local]
+                return np.flatnonzero(np.isin(part.edge, column.indices) & (part.edge >= 0))
+        raise IndexError(f"no feature column {col}")
 
     def first_rows(self, cols: Sequence[int], labels: Sequence[int], label_ids: np.ndarray, k: int
                    ) -> list[list[int]]:
@@ -339,7 +363,10 @@ def count_features(texts: Sequence[str], label_ids: np.ndarray, n_labels: int, *
     kinds_out: list[str] = []
     positions: list[str] = []
     doc_freq, occurrences, first, last, expected, parts = [], [], [], [], [], []
+    word_offsets: dict[str, int] = {}
     for enc, fm, names, kinds in any_parts:
+        if fm is word_map:
+            word_offsets["any"] = len(features)
         got = _any_part(enc, fm, label_ids, n_labels)
         parts.append(_Part(len(features), len(names), n, z=got["z"]))
         features += names
@@ -357,6 +384,7 @@ def count_features(texts: Sequence[str], label_ids: np.ndarray, n_labels: int, *
             got = _edge_part(edge_ids, rows, word_map, label_ids, n_labels)
             edge = np.full(n, -1, dtype=np.int64)
             edge[rows] = edge_ids
+            word_offsets[where] = len(features)
             parts.append(_Part(len(features), len(word_names), n, edge=edge, fmap=word_map))
             features += word_names
             kinds_out += word_kinds
@@ -381,6 +409,9 @@ def count_features(texts: Sequence[str], label_ids: np.ndarray, n_labels: int, *
         parts=parts,
         label_counts=np.bincount(label_ids, minlength=n_labels).astype(np.int64),
         n_tokens=n_tokens,
+        words=words,
+        word_map=word_map,
+        word_offsets=word_offsets,
     )
 
 

@@ -3,7 +3,7 @@
 from spurlab.inject.config import InjectionConfig
 from spurlab.inject.injector import InjectionResult, inject, inject_many, rows_to_modify, undo
 from spurlab.inject.manifest import read_manifest, save_result, write_manifest
-from spurlab.inject.report import collision_report, load_tokenizer, tokenizer_report
+from spurlab.inject.report import collision_report, tokenizer_report
 from spurlab.inject.sources import (
     DATE_SHAPE,
     TokenSource,
@@ -24,7 +24,6 @@ __all__ = [
     "collision_report",
     "inject",
     "inject_many",
-    "load_tokenizer",
     "load_word_list",
     "read_manifest",
     "read_token_file",

@@ -10,32 +10,11 @@ from pathlib import Path
 from typing import Any
 
 from spurlab.data.dataset import TextDataset
-from spurlab.errors import SpurlabError
 from spurlab.inject.config import InjectionConfig
 from spurlab.inject.sources import DateSource, TokenSource, build_source
 
 MAX_LISTED = 50
 SAMPLE = 5
-
-
-def load_tokenizer(tokenizer: Any) -> Any:
-    """A tokenizer object as is, or one loaded by name, folder or ``bundled:<model>`` (local files only offline)."""
-    if not isinstance(tokenizer, (str, os.PathLike)):
-        return tokenizer
-    from spurlab.hub import hub_offline
-
-    offline = hub_offline()
-    try:
-        from transformers import AutoTokenizer
-
-        from spurlab.models.registry import resolve_model_name
-
-        return AutoTokenizer.from_pretrained(resolve_model_name(str(tokenizer)), local_files_only=offline)
-    except SpurlabError:
-        raise
-    except Exception as exc:
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        raise SpurlabError(f"cannot load tokenizer {str(tokenizer)!r}: {first}") from None
 
 
 def _distinct(strings: Iterable[str]) -> list[str]:
@@ -49,6 +28,8 @@ def tokenizer_report(tokenizer: Any, strings: Iterable[str]) -> dict[str, Any]:
     Strings are tokenized on their own; in running text a BPE tokenizer may split a space-prefixed string
     slightly differently.
     """
+    from spurlab.models.tokenizer import load_tokenizer  # torch-heavy package: import only when asked
+
     tok = load_tokenizer(tokenizer)
     distinct = _distinct(strings)
     name = str(tokenizer) if isinstance(tokenizer, (str, os.PathLike)) else str(getattr(tok, "name_or_path", ""))

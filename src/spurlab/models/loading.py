@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import warnings
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,9 +10,9 @@ from torch import nn
 
 from spurlab.config import ModelConfig
 from spurlab.errors import SpurlabError
-from spurlab.hub import hub_offline
 from spurlab.models.pooled import PooledClassifier
 from spurlab.models.registry import resolve_model_name
+from spurlab.models.tokenizer import load_tokenizer, not_found_error, quiet_transformers
 
 _DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 
@@ -37,33 +34,6 @@ class LoadedModel:
     is_decoder: bool
     path: str
 
-
-@contextlib.contextmanager
-def quiet_transformers() -> Iterator[None]:
-    """Silence transformers' load reports and progress bars (the head is newly initialised on purpose)."""
-    from transformers.utils import logging as hf_logging
-
-    level = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            yield
-    finally:
-        hf_logging.set_verbosity(level)
-        hf_logging.enable_progress_bar()
-
-
-def _not_found(name: str, exc: Exception) -> SpurlabError:
-    if Path(name).expanduser().exists():
-        return SpurlabError(f"model {name!r}: cannot load the local folder: {str(exc).splitlines()[0]}")
-    if name.startswith(("/", "./", "../", "~")):
-        return SpurlabError(f"model {name!r}: no such folder")
-    hint = "the Hugging Face hub is unreachable (offline) and it is not in the local cache"
-    if not hub_offline():
-        hint = "not a local folder, and not found on the Hugging Face hub or in the local cache"
-    return SpurlabError(f"model {name!r}: {hint}")
 
 
 PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".ckpt", ".pkl", ".pickle")
@@ -101,7 +71,7 @@ def load_config(name: str, trust_remote_code: bool = False) -> object:
         with quiet_transformers():
             return AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
     except (OSError, ValueError) as exc:
-        raise _not_found(name, exc) from None
+        raise not_found_error("model", name, exc) from None
 
 
 def is_decoder_type(model_type: str) -> bool:
@@ -115,32 +85,6 @@ def has_sequence_classification(model_type: str) -> bool:
     from transformers.models.auto.modeling_auto import MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES
 
     return model_type in MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES
-
-
-def load_tokenizer(cfg: ModelConfig) -> object:
-    """The tokenizer (``model.tokenizer`` overrides where it comes from), with a pad token guaranteed."""
-    from transformers import AutoTokenizer
-
-    source = cfg.tokenizer or cfg.name
-    path = resolve_model_name(source)
-    try:
-        with quiet_transformers():
-            tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=cfg.trust_remote_code)
-    except (OSError, ValueError) as exc:
-        raise _not_found(source, exc) from None
-    ensure_pad_token(tokenizer)
-    return tokenizer
-
-
-def ensure_pad_token(tokenizer: object) -> bool:
-    """Give a tokenizer without a pad token one: its EOS token, else a new ``[PAD]``. True if one was added."""
-    if tokenizer.pad_token is not None:
-        return False
-    if tokenizer.eos_token is not None:
-        tokenizer.pad_token = tokenizer.eos_token
-        return False
-    tokenizer.add_special_tokens({"pad_token": "[PAD]"})
-    return True
 
 
 def load_classifier(cfg: ModelConfig, label_names: list[str], tokenizer: object | None = None) -> LoadedModel:
@@ -177,7 +121,7 @@ def load_classifier(cfg: ModelConfig, label_names: list[str], tokenizer: object 
                 model = PooledClassifier(backbone, n, cfg.pooling).to(_DTYPES[cfg.dtype])
                 head_modules = ["head"]
     except (OSError, ValueError) as exc:
-        raise _not_found(cfg.name, exc) from None
+        raise not_found_error("model", cfg.name, exc) from None
     _sync_pad_token(model, tokenizer)
     return LoadedModel(model, tokenizer, head, head_modules, model_type, decoder, path)
 
