@@ -120,7 +120,7 @@ def test_permutation_pvalue_matches_exact_enumeration() -> None:
         null.append(_statistic(present, mask))
     exact = np.mean(np.array(null) >= observed - 1e-12)
     result = _permutation_test(sparse.csr_matrix(present), in_s, np.random.default_rng(0), permutations=20000,
-                               min_rows=1, part_share=1.01)
+                               min_rows=1, part_share=1.01, batch=20000)
     assert result is not None and result.rows == 3 and result.features == 3
     assert result.p_value == pytest.approx(exact, abs=0.01)
     assert result.z == pytest.approx((observed - np.mean(null)) / np.std(null), abs=0.05)
@@ -153,3 +153,20 @@ def test_sanitize_can_keep_words_explained_by_the_text(report) -> None:
     assert sum("rose" in t.split() for t in stripped.dataset.texts) == 0
     via_registry = get_defense("sanitize", skip_explained=True).apply(dataset)
     assert via_registry.dataset.texts == kept.dataset.texts
+
+
+def test_sequential_permutations_stop_once_decided() -> None:
+    rng = np.random.default_rng(0)
+    n = 400
+    feature = (np.arange(n) % 2 == 0).astype(float)  # half the class has it
+    present = sparse.csr_matrix(np.stack([feature, 1 - feature, rng.random(n) < 0.3], axis=1).astype(float))
+    aligned = feature.astype(bool) & (np.arange(n) < 200)  # 100 rows, all with the feature: far from random
+    extreme = _permutation_test(present, aligned, rng, permutations=1000, min_rows=5, part_share=0.9)
+    assert extreme is not None and extreme.p_value == pytest.approx(1 / 201) and extreme.z > 10
+    random_rows = np.zeros(n, dtype=bool)
+    random_rows[rng.choice(n, size=100, replace=False)] = True
+    typical = _permutation_test(present, random_rows, rng, permutations=1000, min_rows=5, part_share=0.9)
+    # stopped after the first batch of 200 with at least 10 null statistics as large: p = (1 + k) / 201
+    assert typical is not None and typical.p_value > 0.05
+    k = round(typical.p_value * 201)
+    assert typical.p_value == pytest.approx(k / 201) and k >= 11

@@ -15,24 +15,37 @@ fewer than ``min_rows`` rows of ``C`` or missing from fewer than ``min_rows``.
 Statistic: ``T = sum_g sqrt(q_g) (o_g - e_g)^2 / v_g`` over the remaining features ``g``: ``o_g`` rows of ``S``
 contain ``g``, ``e_g = |S| q_g`` is the expectation for a uniformly random ``|S|``-subset of ``C`` (``q_g`` = share
 of ``C``) and ``v_g`` its hypergeometric variance. The ``sqrt(q_g)`` weight damps the noise of the many rare
-features; on the benchmark datasets it separated more genuine words from planted ones than the unweighted sum,
-the sum over frequent features only, the top-20 terms or the maximum term. The p-value is
-``(1 + #{T_perm >= T}) / (1 + permutations)`` over random ``|S|``-subsets of ``C``, so the correlation between
-features needs no model. A small p-value means ``S`` is not a random sample of its class: the finding is
-*explained by the text*. A planted token gets a small p-value only by chance (about ``alpha`` of the time),
+features (``python -m bench.context_statistics`` compares it with four other statistics). The p-value is
+``(1 + #{T_perm >= T}) / (1 + m)`` over ``m`` random ``|S|``-subsets of ``C``, so the correlation between
+features needs no model. The permutations run in batches of 200, up to ``permutations``: they stop when none
+of the first 200 reaches ``T`` (p = 1/201) or once ``STOP_EXCEED`` have (clearly not small), so only borderline
+findings pay for the full count. A small p-value means ``S`` is not a random sample of its class: the finding
+is *explained by the text*. A planted token gets a small p-value only by chance (about ``alpha`` of the time),
 unless the attacker chose which rows to poison by their content.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
 from scipy import sparse
 
 from spurlab.detect.stats import FeatureCounts
+
+#: ``statistic(terms, q) -> T``: ``terms[..., g] = (o_g - e_g)^2 / v_g`` (one row per subset), ``q`` the shares.
+Statistic = Callable[[np.ndarray, np.ndarray], np.ndarray]
+
+
+def weighted_chi2(terms: np.ndarray, q: np.ndarray) -> np.ndarray:
+    """The default statistic: ``sum_g sqrt(q_g) * terms_g``."""
+    return (terms * np.sqrt(q)).sum(axis=-1)
+
+
+#: Sequential permutations (batches of 200) stop once this many null statistics reach the observed one.
+STOP_EXCEED = 10
 
 
 @dataclass(frozen=True)
@@ -46,8 +59,8 @@ class ContextResult:
 
 
 def context_tests(counts: FeatureCounts, cols: Sequence[int], labels: Sequence[int], label_ids: np.ndarray, *,
-                  permutations: int = 200, max_rows: int = 5000, min_rows: int = 5, part_share: float = 0.9,
-                  seed: int = 0) -> list[ContextResult | None]:
+                  permutations: int = 1000, max_rows: int = 5000, min_rows: int = 5, part_share: float = 0.9,
+                  seed: int = 0, statistic: Statistic = weighted_chi2) -> list[ContextResult | None]:
     """The context test of feature column ``cols[i]`` within the rows of label ``labels[i]``; None where it cannot
     be run (a subword feature, a feature in all or nearly all rows of its class, or no context features)."""
     out: list[ContextResult | None] = [None] * len(cols)
@@ -73,12 +86,13 @@ def context_tests(counts: FeatureCounts, cols: Sequence[int], labels: Sequence[i
             own = fmap_csc.indices[fmap_csc.indptr[local]:fmap_csc.indptr[local + 1]]
             context = z - (x[:, own] @ counts.word_map[own]).tocsr() if len(own) else z
             in_s = np.isin(rows, counts.feature_rows(col))
-            out[i] = _permutation_test(context, in_s, rng, permutations, min_rows, part_share)
+            out[i] = _permutation_test(context, in_s, rng, permutations, min_rows, part_share, statistic)
     return out
 
 
 def _permutation_test(context: sparse.csr_matrix, in_s: np.ndarray, rng: np.random.Generator, permutations: int,
-                      min_rows: int, part_share: float) -> ContextResult | None:
+                      min_rows: int, part_share: float, statistic: Statistic = weighted_chi2, batch: int = 200
+                      ) -> ContextResult | None:
     n = len(in_s)
     n_s = int(in_s.sum())
     if n_s < 2 or n - n_s < min_rows:
@@ -96,16 +110,23 @@ def _permutation_test(context: sparse.csr_matrix, in_s: np.ndarray, rng: np.rand
     expected = n_s * q
     variance = n_s * q * (1 - q) * (n - n_s) / (n - 1)
 
-    weight = np.sqrt(q) / variance
+    def total(observed: np.ndarray) -> np.ndarray:
+        return statistic((observed - expected) ** 2 / variance, q)
 
-    def statistic(observed: np.ndarray) -> np.ndarray:
-        return ((observed - expected) ** 2 * weight).sum(axis=-1)
-
-    observed = statistic(count_s[keep])
-    picks = np.argpartition(rng.random((permutations, n)), n_s - 1, axis=1)[:, :n_s]
-    draws = sparse.csr_matrix((np.ones(picks.size), picks.ravel(), np.arange(0, picks.size + 1, n_s)),
-                              shape=(permutations, n))
-    null = statistic(np.asarray((draws @ present).todense()))
+    observed = total(count_s[keep])
+    nulls: list[np.ndarray] = []
+    done = exceed = 0
+    while done < permutations:
+        size = min(batch, permutations - done)
+        picks = np.argpartition(rng.random((size, n)), n_s - 1, axis=1)[:, :n_s]
+        draws = sparse.csr_matrix((np.ones(picks.size), picks.ravel(), np.arange(0, picks.size + 1, n_s)),
+                                  shape=(size, n))
+        nulls.append(total(np.asarray((draws @ present).todense())))
+        done += size
+        exceed += int(np.count_nonzero(nulls[-1] >= observed))
+        if exceed == 0 or exceed >= STOP_EXCEED:  # decided: explained, or clearly not
+            break
+    null = np.concatenate(nulls)
     spread = float(null.std()) or 1.0
-    return ContextResult(p_value=float((1 + np.count_nonzero(null >= observed)) / (1 + permutations)),
-                         z=float((observed - null.mean()) / spread), rows=n_s, features=int(keep.sum()))
+    return ContextResult(p_value=float((1 + exceed) / (1 + done)), z=float((observed - null.mean()) / spread),
+                         rows=n_s, features=int(keep.sum()))

@@ -66,7 +66,7 @@ class ScanConfig:
     context: bool = True  # run the context test and rank findings explained by the text last
     context_top: int = 300  # how many top findings get the context test
     context_alpha: float = 0.01
-    context_permutations: int = 200
+    context_permutations: int = 1000  # at most; sequential, see spurlab.detect.context
     context_max_rows: int = 5000  # rows of a class sampled for the test
     seed: int = 0
 
