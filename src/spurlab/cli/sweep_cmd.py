@@ -1,0 +1,122 @@
+"""``spurlab sweep SPEC --out DIR`` (a grid of experiments, resumable) and ``spurlab results DIR``."""
+
+from __future__ import annotations
+
+import math
+from enum import StrEnum
+from pathlib import Path
+
+import typer
+
+from spurlab.cli.app import app
+
+
+class ExecutorName(StrEnum):
+    local = "local"
+    ray = "ray"
+
+
+@app.command("sweep")
+def sweep_command(
+    spec: Path = typer.Argument(..., help="Sweep spec (YAML): base config + grid of dotted keys; see configs/sweeps/."),
+    out: Path = typer.Option(..., "--out", "-o", help="Sweep folder: sweep.json, sweep.db, runs/<key>/."),
+    executor: ExecutorName = typer.Option(ExecutorName.local, "--executor", help="local (sequential, in this "
+                                          "process) or ray (one Ray task per grid point)."),
+    address: str = typer.Option(None, "--address", help="Ray cluster address (ray executor; default: start a "
+                                "local Ray)."),
+    cpus_per_run: int = typer.Option(None, "--cpus-per-run", min=1, help="CPU cores (and torch threads) per "
+                                     "grid point (ray default 1; local default: torch's)."),
+    gpus_per_run: float = typer.Option(0.0, "--gpus-per-run", min=0.0, help="GPUs per grid point (ray executor)."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Start the sweep folder over (also when it holds "
+                                   "another spec)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Validate every grid point and print the grid; run "
+                                 "nothing."),
+) -> None:
+    """Run every grid point of SPEC into --out, one run folder each; results go to sweep.db.
+
+    Re-running the same command skips complete points, retries failed ones and finishes interrupted ones.
+    A failed point is recorded with its error and the sweep goes on; the exit code is 1 if any failed.
+    """
+    from spurlab.errors import SpurlabError
+    from spurlab.sweep.executors import make_executor
+    from spurlab.sweep.runner import check_folder, grid_lines, preflight, run_sweep
+    from spurlab.sweep.spec import load_spec
+
+    if gpus_per_run and executor != ExecutorName.ray:
+        raise SpurlabError("--gpus-per-run is for --executor ray")
+    runner = make_executor(executor.value, address=address, cpus_per_run=cpus_per_run, gpus_per_run=gpus_per_run)
+    sweep = load_spec(spec)
+    if dry_run:
+        check_folder(out, sweep, overwrite)
+        preflight(sweep)
+        for line in grid_lines(sweep):
+            typer.echo(line)
+        return
+    run_sweep(sweep, out, runner, overwrite=overwrite, echo=typer.echo)
+
+
+def _fmt(value: object, digits: int = 3) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def _missing(value: object) -> bool:
+    return value is None or (isinstance(value, float) and math.isnan(value))
+
+
+@app.command("results")
+def results_command(
+    folder: Path = typer.Argument(..., help="A sweep folder (holds sweep.db)."),
+    csv: Path = typer.Option(None, "--csv", help="Also write the full flat table as CSV."),
+    parquet: Path = typer.Option(None, "--parquet", help="Also write the full flat table as Parquet."),
+) -> None:
+    """Show a sweep's results (one row per finished or failed grid point); export the full table."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from spurlab.report.figures import ATTACK, SHARE, add_token_class_columns
+    from spurlab.sweep.runner import read_sweep_file
+    from spurlab.sweep.spec import format_value, short_names
+    from spurlab.sweep.store import SweepStore
+    from spurlab.sweep.table import export
+
+    info = read_sweep_file(folder) or {}
+    frame = SweepStore(folder, readonly=True).frame()
+    for path in (csv, parquet):
+        if path is not None:
+            export(frame, path)
+    total = len(info.get("keys") or []) or len(frame)
+    n_complete = int((frame["status"] == "complete").sum()) if len(frame) else 0
+    n_failed = len(frame) - n_complete
+    console = Console()
+    if not console.is_terminal:  # a file or pipe: no reason to fold cells to 80 columns
+        console = Console(width=200)
+    table = Table(title=f"sweep {info.get('name', folder.name)}: {n_complete} complete, {n_failed} failed, "
+                        f"{max(total - len(frame), 0)} not run yet (of {total})")
+    grid = list(frame.attrs.get("grid_keys", []))
+    short = short_names(grid) if grid else {}
+    frame = add_token_class_columns(frame)
+    columns = [("#", "#"), ("status", "status"), *((k, short[k]) for k in grid),
+               ("clean.accuracy", "clean acc"), (ATTACK, "attack succ"), (SHARE, "token share"),
+               ("seconds", "s"), ("error", "error")]
+    columns = [(c, h) for c, h in columns if c in frame.columns or c == "#"]
+    for col, header in columns:
+        table.add_column(header, overflow="fold", justify="right" if col in ("#", "seconds") or col.startswith(
+            ("clean", ATTACK, SHARE)) else "left")
+    for i, (_, row) in enumerate(frame.iterrows(), 1):
+        cells = []
+        for col, _ in columns:
+            if col == "#":
+                cells.append(str(i))
+            elif col in grid:
+                cells.append(format_value(row[col]) if not _missing(row[col]) else "-")
+            else:
+                cells.append(_fmt(row[col], 1 if col == "seconds" else 3))
+        table.add_row(*cells)
+    console.print(table)
+    for label, path in (("CSV", csv), ("Parquet", parquet)):
+        if path is not None:
+            console.print(f"wrote {label}: {path} ({len(frame)} rows)")

@@ -1,0 +1,187 @@
+"""Run a sweep into a folder, resuming whatever an earlier (killed, failed) run of the same spec left.
+
+Sweep folder::
+
+    sweep.json       the spec's identity (name, spec hash, grid, point keys); written before any run
+    sweep.db         the results store (one row per finished or failed grid point), see ``store``
+    runs/<key>/      one run folder per grid point (``spurlab run``'s layout, with its own resume)
+
+Resume: points whose row is ``complete`` are skipped; ``failed`` and missing ones are run (again). A point
+whose run folder finished but whose row was not written yet (a kill in between) is picked up from the folder
+without recomputing. Another spec into the same folder is refused unless ``overwrite`` (which starts over).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from spurlab import __version__
+from spurlab.atomic import is_leftover, make_out_dir, write_json
+from spurlab.config import config_to_dict
+from spurlab.errors import SpurlabError
+from spurlab.experiment import RunCache
+from spurlab.sweep.executors import Executor, LocalExecutor, Outcome, Task
+from spurlab.sweep.spec import Sweep, format_value
+from spurlab.sweep.store import DB_NAME, ResultRow, SweepStore
+
+SWEEP_FILE = "sweep.json"
+RUNS = "runs"
+FORMAT = "spurlab.sweep"
+OWN_ENTRIES = (SWEEP_FILE, DB_NAME, f"{DB_NAME}-journal", f"{DB_NAME}-wal", f"{DB_NAME}-shm", RUNS)
+
+
+class SweepFailed(SpurlabError):
+    """Some grid points failed (each is a ``failed`` row); the others finished."""
+
+    exit_code = 1
+
+
+@dataclass
+class SweepReport:
+    total: int
+    skipped: list[str] = field(default_factory=list)  # complete in the store before this call
+    complete: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+
+def read_sweep_file(folder: Path) -> dict[str, Any] | None:
+    path = folder / SWEEP_FILE
+    if not path.exists():
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        data = None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise SpurlabError(f"{path} is not a spurlab sweep file (use another --out, or --overwrite)")
+    return data
+
+
+def check_folder(out: Path, sweep: Sweep, overwrite: bool) -> bool:
+    """Whether ``out`` can take this sweep (True: it holds this sweep already). Writes nothing."""
+    if out.exists() and not out.is_dir():
+        raise SpurlabError(f"--out {out} exists and is not a directory")
+    if overwrite:
+        return False
+    info = read_sweep_file(out)
+    if info is None:
+        if out.is_dir() and any(not is_leftover(p) for p in out.iterdir()):
+            raise SpurlabError(f"--out {out} is not empty and is not a sweep folder "
+                               "(use another --out, or --overwrite)")
+        return False
+    if info.get("spec_hash") != sweep.spec_hash:
+        old, new = set(info.get("keys") or []), {p.key for p in sweep.points}
+        what = (f"{len(new - old)} grid point(s) not in it, {len(old - new)} of its points gone" if old != new
+                else "the same grid points with other configs")
+        raise SpurlabError(f"--out {out} holds sweep {info.get('name')!r} of a different spec ({what}); use "
+                           "another --out, or --overwrite to start it over")
+    return True
+
+
+def _clear(out: Path) -> None:
+    """Remove what a sweep owns in ``out`` (the store first: a kill half-way leaves no stale complete rows)."""
+    for name in (DB_NAME, f"{DB_NAME}-journal", f"{DB_NAME}-wal", f"{DB_NAME}-shm", SWEEP_FILE):
+        (out / name).unlink(missing_ok=True)
+    shutil.rmtree(out / RUNS, ignore_errors=True)
+
+
+def prepare_folder(out: Path, sweep: Sweep, overwrite: bool) -> SweepStore:
+    holds_it = check_folder(out, sweep, overwrite)
+    if overwrite and out.is_dir():
+        _clear(out)
+    make_out_dir(out)
+    if not holds_it:
+        write_json(out / SWEEP_FILE, {
+            "format": FORMAT, "schema_version": 1, "spurlab_version": __version__, "name": sweep.name,
+            "spec_hash": sweep.spec_hash, "source": sweep.source, "grid": sweep.grid,
+            "keys": [p.key for p in sweep.points],
+        })
+    store = SweepStore(out)
+    store.init()
+    return store
+
+
+def preflight(sweep: Sweep) -> RunCache:
+    """The checks ``spurlab run`` makes before it writes anything, for every grid point: data loads, target
+    labels and spurious classes exist, the model is there. Returns the cache holding the loaded splits."""
+    from spurlab.experiment import load_data, validate_run
+    from spurlab.models.loading import check_model_source
+
+    cache = RunCache()
+    models_ok: set[str] = set()
+    for p in sweep.points:
+        try:
+            validate_run(p.config, load_data(p.config, cache))
+            model_key = repr(p.config.model.model_dump())
+            if model_key not in models_ok:
+                check_model_source(p.config.model)
+                models_ok.add(model_key)
+        except SpurlabError as exc:
+            raise type(exc)(f"{sweep.source}: grid point {p.key}: {exc}") from None
+    return cache
+
+
+def describe_outcome(o: Outcome) -> str:
+    if o.status != "complete" or not o.metrics:
+        return f"failed: {o.error}"
+    parts = [f"clean acc {o.metrics['clean']['accuracy']:.3f}"]
+    for name, m in o.metrics.items():
+        if name.startswith("spurious:") and m.get("attack_success_rate") is not None:
+            parts.append(f"attack success ({name.split(':', 1)[1]}) {m['attack_success_rate']:.3f}")
+    return ", ".join(parts) + (" (already complete in its run folder)" if o.reused else f", {o.seconds:.1f} s")
+
+
+def run_sweep(sweep: Sweep, out: str | Path, executor: Executor, *, overwrite: bool = False,
+              echo: Callable[[str], None] = print) -> SweepReport:
+    """Run the points not yet complete in ``out``'s store; a failed point is recorded and the rest go on.
+
+    Raises :class:`SweepFailed` at the end if any point failed in this call.
+    """
+    out = Path(out)
+    check_folder(out, sweep, overwrite)  # before the (slower) preflight, so a wrong --out fails fast
+    cache = preflight(sweep)
+    if isinstance(executor, LocalExecutor):
+        executor.cache = cache
+    store = prepare_folder(out, sweep, overwrite)
+    statuses = store.statuses()
+    report = SweepReport(total=len(sweep.points))
+    report.skipped = [p.key for p in sweep.points if statuses.get(p.key) == "complete"]
+    todo = [p for p in sweep.points if statuses.get(p.key) != "complete"]
+    retried = sum(statuses.get(p.key) == "failed" for p in todo)
+    echo(f"sweep {sweep.name}: {len(sweep.points)} grid points, {len(report.skipped)} already complete, "
+         f"{len(todo)} to run{f' ({retried} failed before)' if retried else ''} ({executor.name} executor)")
+    points = {p.key: p for p in todo}
+    runs = (out / RUNS).resolve()
+    tasks = [Task(p.key, config_to_dict(p.config), str(runs / p.key)) for p in todo]
+
+    def on_done(o: Outcome) -> None:
+        p = points[o.key]
+        store.put(ResultRow(p.key, p.index, p.overrides, config_to_dict(p.config), o.status,  # type: ignore[arg-type]
+                            o.error, o.metrics, f"{RUNS}/{p.key}", o.started, o.finished, o.seconds))
+        (report.complete if o.status == "complete" else report.failed).append(p.key)
+        done = len(report.complete) + len(report.failed)
+        echo(f"[{done}/{len(todo)}] {p.key}: {describe_outcome(o)}")
+
+    executor.run(tasks, on_done)
+    echo(f"sweep {sweep.name}: {len(report.skipped) + len(report.complete)} of {report.total} complete"
+         f"{f', {len(report.failed)} failed' if report.failed else ''}; results in {out / DB_NAME}")
+    if report.failed:
+        raise SweepFailed(f"{len(report.failed)} of {report.total} grid points failed (first: {report.failed[0]}); "
+                          f"see 'spurlab results {out}', re-run the same command to retry them")
+    return report
+
+
+def grid_lines(sweep: Sweep) -> list[str]:
+    """The expanded grid, one line per point (for ``--dry-run``)."""
+    width = max(len(p.key) for p in sweep.points)
+    lines = [f"sweep {sweep.name}: {len(sweep.points)} grid points ("
+             + " x ".join(f"{len(v)} {k}" for k, v in sweep.grid.items()) + ")"]
+    for p in sweep.points:
+        over = "  ".join(f"{k}={format_value(v)}" for k, v in p.overrides.items())
+        lines.append(f"{p.index + 1:>4}  {p.key:<{width}}  {over}")
+    return lines

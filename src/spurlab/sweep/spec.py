@@ -1,0 +1,203 @@
+"""A sweep spec: a base experiment config and a grid of dotted overrides, expanded into validated grid points.
+
+.. code-block:: yaml
+
+    name: rank-proportion            # optional (default: the spec file's name)
+    base: ../demo-minilm.yaml        # a config file (relative to this file) or an inline mapping
+    grid:                            # dotted config keys (as in `spurlab run` overrides) -> non-empty lists
+      train.lora.r: [1, 4, 16, 64]
+      injection.proportion: [0.1, 0.5, 1.0]
+
+The grid is the cartesian product, in the order written (the last key varies fastest).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import itertools
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from spurlab.config import ExperimentConfig, _first_error, config_from_dict, config_to_dict
+from spurlab.errors import SpurlabError
+from spurlab.outputs import comparable_config
+
+MAX_KEY_LENGTH = 120
+_UNSAFE = re.compile(r"[^A-Za-z0-9._=,+-]")
+
+
+class SweepSpec(BaseModel):
+    """The spec file's schema."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
+    base: str | dict[str, Any] = Field(description="experiment config YAML (relative to the spec) or a mapping")
+    grid: dict[str, list[Any]] = Field(description="dotted config key -> non-empty list of values")
+
+    @field_validator("grid")
+    @classmethod
+    def _check_grid(cls, grid: dict[str, list[Any]]) -> dict[str, list[Any]]:
+        if not grid:
+            raise ValueError("needs at least one key")
+        for key, values in grid.items():
+            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*", key):
+                raise ValueError(f"{key!r} is not a dotted config key (e.g. train.lora.r)")
+            if not values:
+                raise ValueError(f"{key}: expected a non-empty list of values")
+            seen = [_canonical(v) for v in values]
+            dupes = [v for v, c in zip(values, seen, strict=True) if seen.count(c) > 1]
+            if dupes:
+                raise ValueError(f"{key}: value {dupes[0]!r} is listed twice")
+        return grid
+
+
+@dataclass(frozen=True)
+class GridPoint:
+    """One experiment of the sweep: its key (also its run folder's name), overrides and validated config."""
+
+    index: int
+    key: str
+    overrides: dict[str, Any]
+    config: ExperimentConfig
+
+
+@dataclass(frozen=True)
+class Sweep:
+    name: str
+    source: str
+    grid: dict[str, list[Any]]
+    points: list[GridPoint]
+
+    @property
+    def spec_hash(self) -> str:
+        """Identifies what the sweep computes: every point's key and resolved config (not ``train.threads``)."""
+        ident = [[p.key, comparable_config(config_to_dict(p.config))] for p in self.points]
+        return hashlib.sha256(_canonical(ident).encode("utf-8")).hexdigest()
+
+
+def _canonical(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def _read_yaml(path: Path, what: str) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise SpurlabError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise SpurlabError(f"{path}: not UTF-8 text") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        raise SpurlabError(f"{path}:{where} invalid YAML: {getattr(exc, 'problem', None) or exc}") from None
+
+
+def set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
+    """Set ``a.b.c`` in nested mappings, creating missing ones (the semantics of ``config.apply_overrides``)."""
+    parts = key.split(".")
+    node = data
+    for i, part in enumerate(parts[:-1]):
+        child = node.get(part)
+        if child is None:
+            child = node[part] = {}
+        elif not isinstance(child, dict):
+            raise SpurlabError(f"{key}: {'.'.join(parts[: i + 1])} is not a mapping in the base config")
+        node = child
+    node[parts[-1]] = copy.deepcopy(value)
+
+
+def short_names(keys: list[str]) -> dict[str, str]:
+    """``train.lora.r`` -> ``lora.r``, ``injection.proportion`` -> ``proportion``: the section is dropped unless
+    that makes two names equal (then every name stays in full)."""
+    short = {k: k.split(".", 1)[1] if "." in k else k for k in keys}
+    return short if len(set(short.values())) == len(keys) else {k: k for k in keys}
+
+
+def format_value(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float, str)):
+        return str(value)
+    return _canonical(value)
+
+
+def point_keys(overrides: list[dict[str, Any]]) -> list[str]:
+    """Readable, filesystem-safe, unique keys; a short hash is appended where the readable form was altered
+    (unsafe characters, too long) or would collide."""
+    if not overrides:
+        return []
+    names = short_names(list(overrides[0]))
+    keys = []
+    for point in overrides:
+        readable = ",".join(f"{names[k]}={format_value(v)}" for k, v in point.items())
+        safe = _UNSAFE.sub("_", readable)
+        if safe != readable or len(safe) > MAX_KEY_LENGTH or safe.startswith("."):
+            safe = _with_hash(safe.lstrip("."), point)
+        keys.append(safe)
+    for i, key in enumerate(keys):
+        if keys.count(key) > 1:
+            keys[i] = _with_hash(key, overrides[i])
+    return keys
+
+
+def _with_hash(key: str, point: dict[str, Any]) -> str:
+    digest = hashlib.sha256(_canonical(point).encode("utf-8")).hexdigest()[:8]
+    return f"{key[: MAX_KEY_LENGTH - 9]}-{digest}"
+
+
+def expand(spec: SweepSpec, base: dict[str, Any], source: str) -> list[GridPoint]:
+    """The cartesian product of the grid applied to ``base``; every config validated (one line on error)."""
+    keys = list(spec.grid)
+    overrides = [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*spec.grid.values())]
+    names = point_keys(overrides)
+    points = []
+    for i, (key, over) in enumerate(zip(names, overrides, strict=True)):
+        data = copy.deepcopy(base)
+        try:
+            for dotted, value in over.items():
+                set_dotted(data, dotted, value)
+        except SpurlabError as exc:
+            raise SpurlabError(f"{source}: grid point {key}: {exc}") from None
+        cfg = config_from_dict(data, source=f"{source}: grid point {key}")
+        points.append(GridPoint(i, key, over, cfg))
+    return points
+
+
+def parse_spec(data: Any, source: str, root: Path | None = None) -> Sweep:
+    """Validate a spec mapping; ``root`` is the folder a relative ``base`` path is resolved against."""
+    if not isinstance(data, dict):
+        raise SpurlabError(f"{source}: expected a mapping with base: and grid:")
+    try:
+        spec = SweepSpec.model_validate(data)
+    except ValidationError as exc:
+        raise SpurlabError(f"{source}: {_first_error(exc)}") from None
+    if isinstance(spec.base, str):
+        base_path = Path(spec.base)
+        if not base_path.is_absolute() and root is not None:
+            base_path = root / base_path
+        base = _read_yaml(base_path, "base config")
+        if not isinstance(base, dict):
+            raise SpurlabError(f"{base_path}: expected a mapping at the top level (an experiment config)")
+    else:
+        base = spec.base
+    name = spec.name or (Path(source).stem if root is not None else "sweep")
+    name = re.sub(r"[^A-Za-z0-9._+-]", "-", name).lstrip(".-_+") or "sweep"
+    return Sweep(name, source, spec.grid, expand(spec, base, source))
+
+
+def load_spec(path: str | Path) -> Sweep:
+    """Read, expand and validate a sweep spec file."""
+    path = Path(path)
+    return parse_spec(_read_yaml(path, "sweep spec"), str(path), root=path.parent)
