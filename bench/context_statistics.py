@@ -86,13 +86,14 @@ def main(argv: list[str] | None = None) -> None:
         p, npl = share(planted[name])
         rows.append({"statistic": name, "genuine_explained": g, "genuine_tested": ng, "planted_explained": p,
                      "planted_tested": npl})
-    result = {"datasets": list(data), "top": TOP, "permutations": 200, "alpha": 0.01, "rows": rows,
+    result = {"datasets": list(data), "top": TOP, "permutations": "sequential, up to 1000", "alpha": 0.01, "rows": rows,
               "seconds": round(time.perf_counter() - start, 1)}
     lines = ["# Context statistics (`python -m bench.context_statistics`)", "",
              f"Datasets: {', '.join(data)}. Genuine = the top {TOP} findings of each clean dataset; planted = the "
              "planted token's findings in poisoned copies (date, HTML, fixed token `cf`, colour; random position; "
              f"{'5%' if args.quick else '5% and 25%'} of the first class). Share marked explained by the text "
-             "(context p < 0.01, 200 permutations). Higher is better for genuine, lower for planted.", "",
+             "(context p < 0.01; sequential permutations, up to 1,000). Higher is better for genuine, lower for "
+             "planted.", "",
              "| statistic | genuine explained | planted explained (false) |", "|---|---:|---:|"]
     for r in rows:
         lines.append(f"| {r['statistic']} | {r['genuine_explained']:.0%} of {r['genuine_tested']} | "

@@ -31,7 +31,7 @@ if str(ROOT / "src") not in sys.path:
 
 from spurlab.atomic import write_json, write_text  # noqa: E402
 from spurlab.data.dataset import TextDataset  # noqa: E402
-from spurlab.detect.scanner import scan  # noqa: E402
+from spurlab.detect.scanner import ScanConfig, scan  # noqa: E402
 from spurlab.detect.shapes import normalize_token, shapes_of, tokenize  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
@@ -41,6 +41,8 @@ SOURCES: dict[str, dict[str, Any]] = {
 }
 LOCATIONS = ["start", "end", "random"]
 PROPORTIONS = [0.01, 0.05, 0.10, 0.25, 0.50, 1.00]
+#: The scanner's ranking before the context test (the ablation): excess purity alone.
+BEFORE = ScanConfig(context=False, rank_by="purity")
 
 
 def datasets(quick: bool) -> dict[str, TextDataset]:
@@ -97,13 +99,15 @@ def detection_grid(data: dict[str, TextDataset], sources: dict[str, dict], locat
                     t2 = time.perf_counter()
                     ranks = [i for i, f in enumerate(report.findings) if f.feature in hits]
                     rank = ranks[0] + 1 if ranks else None
-                    score_rank = min((f.score_rank for f in report.findings if f.feature in hits), default=None)
+                    before = scan(res.dataset, BEFORE)
+                    before_rank = next((i + 1 for i, f in enumerate(before.findings) if f.feature in hits), None)
                     top = report.findings[0] if report.findings else None
                     rows.append({
                         "dataset": dname, "source": source, "location": location, "proportion": prop,
                         "target": target, "n_poisoned": len(res.manifest), "n_rows": len(ds), "rank": rank,
-                        "hit1": rank == 1, "hit5": rank is not None and rank <= 5, "score_rank": score_rank,
-                        "score_hit1": score_rank == 1, "score_hit5": score_rank is not None and score_rank <= 5,
+                        "hit1": rank == 1, "hit5": rank is not None and rank <= 5, "before_rank": before_rank,
+                        "before_hit1": before_rank == 1,
+                        "before_hit5": before_rank is not None and before_rank <= 5,
                         "top": top.feature if top else None, "n_findings": len(report.findings),
                         "inject_s": round(t1 - t0, 3), "scan_s": round(t2 - t1, 3),
                     })
@@ -319,16 +323,18 @@ def markdown(result: dict[str, Any]) -> str:
     lines = ["# Detection benchmark (`python -m bench.detection`)", ""]
     lines.append(f"Run: {result['meta']['mode']}; datasets: {', '.join(result['meta']['datasets'])}; "
                  f"target class = each dataset's first label; one planted item per poisoned row; default "
-                 f"threshold (Bonferroni-corrected binomial p < 0.01, support >= 10); {len(grid)} scans in "
+                 f"threshold (Bonferroni-corrected binomial p < 0.01, support >= 10); ranked by significance, findings "
+                 f"explained by their rows' text (context test on the top 300) last; {len(grid)} scans in "
                  f"{result['meta']['grid_s']:.0f} s.")
     lines += ["", "## Recall@1 / recall@5 of the planted token or its shape, per source (proportion >= 5%)", "",
               "A hit is a top finding equal to a planted token or one of its shapes (`<DATE>`, `<COUNTRY>`, "
               "`<HTML>`, ..., including capitalisation shapes such as `<CASE:Xxxx>` in lowercased SST-2), "
-              "anywhere in the row or as the row's first/last token. *By score alone*: the rank by excess purity "
-              "before the context test moves findings explained by the text behind the others (the ablation).", ""]
+              "anywhere in the row or as the row's first/last token. *Before*: the same scans ranked as "
+              "before the context test, by excess purity alone (`ScanConfig(context=False, rank_by=\"purity\")`; "
+              "the ablation).", ""]
     locs = result["meta"]["locations"]
     lines.append("| source | " + " | ".join(f"{loc} @1 | {loc} @5" for loc in locs)
-                 + " | all @1 | all @5 | all @1 by score alone |")
+                 + " | all @1 | all @5 | all @1 before |")
     lines.append("|---|" + "---:|" * (2 * len(locs) + 3))
     for source in result["meta"]["sources"]:
         cells = []
@@ -337,10 +343,11 @@ def markdown(result: dict[str, Any]) -> str:
                    and (loc is None or r["location"] == loc)]
             cells += [_pct(np.mean([r["hit1"] for r in sel]) if sel else None),
                       _pct(np.mean([r["hit5"] for r in sel]) if sel else None)]
-        sel = [r for r in grid if r["source"] == source and r["proportion"] >= 0.05 and "score_hit1" in r]
-        cells.append(_pct(np.mean([r["score_hit1"] for r in sel]) if sel else None))
+        sel = [r for r in grid if r["source"] == source and r["proportion"] >= 0.05 and "before_hit1" in r]
+        cells.append(_pct(np.mean([r["before_hit1"] for r in sel]) if sel else None))
         lines.append(f"| {source} | " + " | ".join(cells) + " |")
-    lines += ["", "## Recall@1 per dataset and poisoned proportion (all sources and locations)", ""]
+    lines += ["", "## Recall@1 per dataset and poisoned proportion (all sources and locations): now (n) / before",
+              ""]
     props = result["meta"]["proportions"]
     lines.append("| dataset | rows | target rows | " + " | ".join(f"{p:.0%}" for p in props) + " |")
     lines.append("|---|---:|---:|" + "---:|" * len(props))
@@ -352,7 +359,9 @@ def markdown(result: dict[str, Any]) -> str:
         for p in props:
             ps = [r for r in sel if r["proportion"] == p]
             pois = sorted({r["n_poisoned"] for r in ps})
-            cells.append(f"{_pct(np.mean([r['hit1'] for r in ps]))} ({pois[0]})" if ps else "–")
+            before = [r["before_hit1"] for r in ps if "before_hit1" in r]
+            cells.append(f"{_pct(np.mean([r['hit1'] for r in ps]))} ({pois[0]})"
+                         + (f" / {_pct(np.mean(before))}" if before else "") if ps else "–")
         n_target = round(max(r["n_poisoned"] for r in sel if r["proportion"] == max(props)))
         lines.append(f"| {dname} | {sel[0]['n_rows']} | {n_target} | " + " | ".join(cells) + " |")
     lines.append("")
@@ -462,7 +471,7 @@ def main(argv: list[str] | None = None) -> None:
     result: dict[str, Any] = {
         "meta": {"mode": "quick" if args.quick else "full", "datasets": list(data), "sources": list(sources),
                  "locations": locations, "proportions": props, "grid_s": round(grid_s, 1),
-                 "scan_config": "default ScanConfig()"},
+                 "scan_config": "default ScanConfig()", "before_config": "ScanConfig(context=False, rank_by='purity')"},
         "false_alarms": fa, "grid": grid,
     }
     if not args.no_cleanlab:

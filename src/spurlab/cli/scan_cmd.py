@@ -47,7 +47,7 @@ def print_report(report: ScanReport, top: int, console: Console) -> None:
                            f"rest of their rows' text (ranked last), {ctx['not_explained']} not explained"))
     if not report.findings:
         return
-    ranked_by = "purity score" if report.config.get("rank_by", "purity") == "purity" else "significance"
+    ranked_by = "purity score" if report.config.get("rank_by") == "purity" else "significance"
     if report.config.get("context", True):
         ranked_by = f"unexplained first, then {ranked_by}"
     table = Table(title=f"top {min(top, len(report.findings))} findings (ranked: {ranked_by})")
@@ -91,8 +91,8 @@ def scan_command(
                                     "(default 10)."),
     alpha: float = typer.Option(0.01, "--alpha", help="Significance level after correction, in (0, 1)."),
     correction: str = typer.Option("bonferroni", "--correction", help="bonferroni or bh (Benjamini-Hochberg)."),
-    rank_by: str = typer.Option("purity", "--rank-by", help="purity (Wilson lower bound of p(y|t) above the "
-                                "prior) or significance (-log10 corrected p)."),
+    rank_by: str = typer.Option("significance", "--rank-by", help="significance (-log10 corrected p) or purity "
+                                "(Wilson lower bound of p(y|t) above the prior); the context test reorders either."),
     tokenizer: str = typer.Option(None, "--tokenizer", help="HF tokenizer name or folder: subword tokens "
                                   "instead of word tokens (shapes still come from words)."),
     no_shapes: bool = typer.Option(False, "--no-shapes", help="Count tokens only, no shapes."),

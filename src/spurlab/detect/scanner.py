@@ -6,7 +6,7 @@ in ``n_t`` rows, of which ``k`` carry label ``y``, H0 is ``p(y|t) = p(y)`` (the 
 the p-values are corrected over all those tests (Bonferroni by default, Benjamini–Hochberg on request).
 
 A *finding* is a feature whose best label has a corrected p-value below ``alpha``. Findings are ranked by
-``score``: excess purity (``rank_by="purity"``, the default) or ``-log10(corrected p)`` (``"significance"``).
+``score``: ``-log10(corrected p)`` (``rank_by="significance"``, the default) or excess purity (``"purity"``).
 Then the context test (:mod:`spurlab.detect.context`) runs on the top ``context_top`` findings: those whose rows
 differ in content from the rest of their class (context p-value below ``context_alpha``) are *explained by the
 text* and move behind the unexplained ones, which is where a token planted in random rows of a class stays.
@@ -60,7 +60,7 @@ class ScanConfig:
     max_examples: int = 3
     histogram_min_support: int = HISTOGRAM_MIN_SUPPORT
     histogram_bins: int = 20
-    rank_by: Literal["purity", "significance"] = "purity"
+    rank_by: Literal["purity", "significance"] = "significance"
     positional: bool = True  # also test "first token is t" / "last token is t" features
     z: float = 2.576  # normal quantile of the purity lower bound (two-sided 99%)
     context: bool = True  # run the context test and rank findings explained by the text last
