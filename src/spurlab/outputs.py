@@ -52,7 +52,8 @@ def _entries(folder: Path) -> list[Path]:
     return [p for p in folder.iterdir() if not is_leftover(p)] if folder.is_dir() else []
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
+def read_json_object(path: Path) -> dict[str, Any] | None:
+    """A JSON object from ``path``; None if it is missing, unreadable or not an object."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -83,7 +84,7 @@ def inject_out_state(out_dir: Path, request: dict[str, Any], overwrite: bool) ->
     summary_path = out_dir / "summary.json"
     if overwrite or not summary_path.exists():
         return "fresh"
-    summary = _read_json(summary_path)
+    summary = read_json_object(summary_path)
     if summary is None:
         raise SpurlabError(f"{summary_path} is not a spurlab summary (use another --out, or --overwrite)")
     check_schema(summary_path, summary)
@@ -100,7 +101,7 @@ def scan_out_state(out_dir: Path, request: dict[str, Any], overwrite: bool) -> S
     findings_path = out_dir / "findings.json"
     if overwrite or not findings_path.exists():
         return "fresh"
-    findings = _read_json(findings_path)
+    findings = read_json_object(findings_path)
     if findings is None or findings.get("format") != "spurlab.scan":
         raise SpurlabError(f"{findings_path} is not a spurlab findings file (use another --out, or --overwrite)")
     if findings.get("request") != request:
@@ -161,9 +162,9 @@ def run_dir_state(out_dir: Path, config: dict[str, Any], data_sha256: str, overw
     if not any((out_dir / m).is_file() for m in RUN_MARKERS):
         raise SpurlabError(f"--out {out_dir} is not empty and is not a spurlab run folder "
                            "(use another --out, or --overwrite to replace it)")
-    status = _read_json(out_dir / "status.json")
+    status = read_json_object(out_dir / "status.json")
     check_schema(out_dir / "status.json", status)
-    check_schema(out_dir / "metrics.json", _read_json(out_dir / "metrics.json"))
+    check_schema(out_dir / "metrics.json", read_json_object(out_dir / "metrics.json"))
     if (out_dir / "config.yaml").is_file():
         _same_config(out_dir, config)
     done = is_complete(out_dir)

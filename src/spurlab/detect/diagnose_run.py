@@ -4,7 +4,6 @@ each token class (with its manifest), and the base and finetuned models."""
 
 from __future__ import annotations
 
-import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,7 @@ from torch import nn
 from spurlab.config import ExperimentConfig
 from spurlab.data.dataset import DatasetSplits
 from spurlab.errors import SpurlabError
+from spurlab.outputs import read_json_object
 
 
 @dataclass
@@ -39,14 +39,6 @@ class InjectedSet:
     records: dict[int, dict[str, Any]]
 
 
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
 def load_run(run_dir: str | Path) -> RunInputs:
     """Load and check a run folder; every problem is one :class:`SpurlabError` line."""
     from spurlab.config import load_config
@@ -65,9 +57,9 @@ def load_run(run_dir: str | Path) -> RunInputs:
     if not (run_dir / "adapter" / "spurlab_model.json").is_file():
         raise SpurlabError(f"{run_dir}: the run folder has no adapter/spurlab_model.json")
     cfg = load_config(run_dir / "config.yaml")
-    metrics = _read_json(run_dir / "metrics.json") or {}
+    metrics = read_json_object(run_dir / "metrics.json") or {}
     splits = load_data(cfg)
-    status = _read_json(run_dir / "status.json") or {}
+    status = read_json_object(run_dir / "status.json") or {}
     recorded = status.get("data_sha256")
     if recorded is not None and recorded != splits_sha256(splits):
         raise SpurlabError(f"{run_dir}: the data of {cfg.data.spec!r} changed since the run was trained "
