@@ -26,7 +26,7 @@ app = typer.Typer(
 
 # Each subcommand lives in its own module; importing it adds it to ``app``.
 COMMAND_MODULES = ("data_cmd", "inject_cmd", "run_cmd", "demo_cmd", "scan_cmd", "sanitize_cmd", "diagnose_cmd",
-                   "sweep_cmd", "figures_cmd")
+                   "sweep_cmd", "figures_cmd", "paraphrase_cmd")
 
 
 def _register() -> None:

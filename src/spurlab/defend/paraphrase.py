@@ -1,0 +1,225 @@
+"""The paper's LLM-paraphrasing defense: rewrite every row with an instruction-tuned causal LM.
+
+Each row goes through ``prompt`` (with the model's chat template when its tokenizer has one), is sampled
+(temperature 0.7, top-p 0.9, up to 150 new tokens, as the paper) in left-padded batches, and is post-processed
+by :mod:`spurlab.defend.paraphrase_rules` (first clean line; fall back to the input when empty or < 0.3x /
+> 3x its length). Seeded per batch: the same seed, batch size and device give the same texts.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from spurlab.data.dataset import TextDataset
+from spurlab.defend.base import DefenseResult, register_defense
+from spurlab.defend.paraphrase_rules import postprocess
+from spurlab.errors import SpurlabError
+
+DEFAULT_MODEL = "bundled:smollm2"
+PAPER_MODEL = "meta-llama/Meta-Llama-3-8B-Instruct"
+DEFAULT_PROMPT = ("Paraphrase the following review using different words but keep the same meaning and "
+                  "sentiment. Answer with the paraphrased review only.\n\nReview: {text}")
+
+
+@dataclass
+class Paraphrase:
+    """The registered ``paraphrase`` defense. Parameters are checked when it is built (configs fail early);
+    the model is loaded on the first :meth:`apply`."""
+
+    model: str = DEFAULT_MODEL
+    prompt: str = DEFAULT_PROMPT
+    chat_template: bool = True
+    temperature: float = 0.7
+    top_p: float = 0.9
+    max_new_tokens: int = 150
+    seed: int = 0
+    batch_size: int = 8
+    max_rows: int | None = None
+    threads: int | None = None
+    device: str = "auto"
+    trust_remote_code: bool = False
+    name: str = "paraphrase"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.model, str) or not self.model.strip():
+            raise SpurlabError("model: give a Hugging Face model name, a folder or bundled:smollm2")
+        if not isinstance(self.prompt, str) or "{text}" not in self.prompt:
+            raise SpurlabError("prompt: must contain {text} (where the row's text goes)")
+        _check_number("temperature", self.temperature, 0.0, float, strict=False)
+        _check_number("top_p", self.top_p, 0.0, float)
+        if self.top_p > 1:
+            raise SpurlabError(f"top_p: must be in (0, 1], got {self.top_p}")
+        _check_number("max_new_tokens", self.max_new_tokens, 1, int)
+        _check_number("batch_size", self.batch_size, 1, int)
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
+            raise SpurlabError(f"seed: must be an integer, got {self.seed!r}")
+        if self.max_rows is not None:
+            _check_number("max_rows", self.max_rows, 1, int)
+        if self.threads is not None:
+            _check_number("threads", self.threads, 1, int)
+        if not isinstance(self.device, str) or (
+                self.device != "auto" and self.device.split(":")[0] not in ("cpu", "cuda", "mps")):
+            raise SpurlabError(f"device: use auto, cpu, cuda[:N] or mps, got {self.device!r}")
+
+    def params(self) -> dict[str, Any]:
+        """Everything that decides the output (for summaries and resume requests)."""
+        return {"model": self.model, "prompt": self.prompt, "chat_template": self.chat_template,
+                "temperature": self.temperature, "top_p": self.top_p, "max_new_tokens": self.max_new_tokens,
+                "seed": self.seed, "batch_size": self.batch_size, "max_rows": self.max_rows}
+
+    def apply(self, dataset: TextDataset) -> DefenseResult:
+        if len(dataset) == 0:
+            raise SpurlabError(f"{dataset.name}: the dataset has no rows")
+        import torch
+
+        before = torch.get_num_threads()
+        if self.threads is not None:
+            torch.set_num_threads(self.threads)
+        try:
+            return self._apply(dataset)
+        finally:
+            torch.set_num_threads(before)
+
+    def _apply(self, dataset: TextDataset) -> DefenseResult:
+        t0 = time.perf_counter()
+        generator = ParaphraseGenerator.load(self.model, self.device, self.trust_remote_code)
+        load_s = time.perf_counter() - t0
+        texts = dataset.texts
+        n = len(texts) if self.max_rows is None else min(self.max_rows, len(texts))
+        todo = [i for i in range(n) if texts[i].strip()]  # blank rows have nothing to paraphrase
+        t1 = time.perf_counter()
+        answers: dict[int, str] = {}
+        for b, start in enumerate(range(0, len(todo), self.batch_size)):
+            rows = todo[start:start + self.batch_size]
+            prompts = [generator.build_prompt(self.prompt, texts[i], self.chat_template) for i in rows]
+            outs = generator.generate(prompts, temperature=self.temperature, top_p=self.top_p,
+                                      max_new_tokens=self.max_new_tokens, seed=self.seed + b)
+            answers.update(zip(rows, outs, strict=True))
+        gen_s = time.perf_counter() - t1
+        new_texts = list(texts)
+        labels = dataset.label_strings
+        manifest = []
+        for row in todo:
+            new, reason = postprocess(texts[row], answers[row])
+            new_texts[row] = new
+            manifest.append({"row": row, "label": labels[row], "original": texts[row], "text": new,
+                             "changed": new != texts[row], "fallback": reason, "generated": answers[row]})
+        frame = dataset.frame.copy()
+        frame[dataset.text_col] = new_texts
+        changed = [r for r in manifest if r["changed"]]
+        summary = {
+            "dataset": dataset.name, "defense": "paraphrase", **self.params(), "device": str(generator.device),
+            "used_chat_template": self.chat_template and generator.has_chat_template,
+            "n_rows": len(dataset), "n_rows_paraphrased": len(todo), "n_rows_changed": len(changed),
+            "n_fallback": sum(r["fallback"] is not None for r in manifest),
+            "fallback_reasons": dict(Counter(r["fallback"] for r in manifest if r["fallback"])),
+            "rows_changed_per_label": dict(Counter(r["label"] for r in changed)),
+            "model_load_s": round(load_s, 3), "generate_s": round(gen_s, 3),
+            "seconds_per_row": round(gen_s / len(todo), 4) if todo else None,
+        }
+        return DefenseResult(dataset.with_frame(frame), manifest, summary)
+
+
+def _check_number(name: str, value: Any, low: float, kind: type, strict: bool = True) -> None:
+    """``value`` must be an int (``kind=int``, >= low) or a number (> low, or >= low when not ``strict``)."""
+    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind is int:
+        if not (is_number and isinstance(value, int) and value >= low):
+            raise SpurlabError(f"{name}: must be an integer at least {low}, got {value!r}")
+    elif not (is_number and (value > low if strict else value >= low)):
+        raise SpurlabError(f"{name}: must be a number {'greater than' if strict else 'at least'} {low}, "
+                           f"got {value!r}")
+
+
+class ParaphraseGenerator:
+    """A causal LM and its tokenizer (left padding), generating answers for batches of prompts."""
+
+    def __init__(self, model: Any, tokenizer: Any, device: Any) -> None:
+        self.model, self.tokenizer, self.device = model, tokenizer, device
+        self.has_chat_template = bool(getattr(tokenizer, "chat_template", None))
+
+    @classmethod
+    def load(cls, name: str, device: str = "auto", trust_remote_code: bool = False) -> ParaphraseGenerator:
+        """Load by hub name, folder or ``bundled:<model>``; every failure is one :class:`SpurlabError` line."""
+        import torch
+
+        from spurlab.hub import require_hub
+        from spurlab.models.registry import resolve_model_name
+        from spurlab.models.tokenizer import load_tokenizer, not_found_error, quiet_transformers
+
+        is_local = name.startswith(("bundled:", "/", "./", "../", "~")) or Path(name).expanduser().exists()
+        if not is_local:  # a hub name: one line now instead of retries when the hub is unreachable
+            require_hub(f"paraphrase model {name!r}")
+        tokenizer = load_tokenizer(name, trust_remote_code=trust_remote_code)
+        tokenizer.padding_side = "left"  # generation continues from the last position of every row
+        dev = _device(device)
+        try:
+            from transformers import AutoModelForCausalLM
+
+            from spurlab.hub import hub_offline
+
+            with quiet_transformers():
+                model = AutoModelForCausalLM.from_pretrained(
+                    resolve_model_name(name), trust_remote_code=trust_remote_code, local_files_only=hub_offline(),
+                    dtype=torch.bfloat16 if dev.type == "cuda" else torch.float32)
+        except SpurlabError:
+            raise
+        except Exception as exc:
+            raise not_found_error("paraphrase model", name, exc) from None
+        model.to(dev).eval()
+        return cls(model, tokenizer, dev)
+
+    def build_prompt(self, template: str, text: str, chat: bool = True) -> str:
+        content = template.replace("{text}", text)
+        if chat and self.has_chat_template:
+            return self.tokenizer.apply_chat_template([{"role": "user", "content": content}], tokenize=False,
+                                                      add_generation_prompt=True)
+        return content
+
+    def generate(self, prompts: list[str], *, temperature: float, top_p: float, max_new_tokens: int,
+                 seed: int) -> list[str]:
+        """One answer per prompt, sampled with a fixed seed (greedy at temperature 0)."""
+        import torch
+
+        from spurlab.models.tokenizer import quiet_transformers
+
+        tok = self.tokenizer
+        # a chat template already holds the special tokens (BOS); adding them again would double them
+        enc = tok(prompts, return_tensors="pt", padding=True, add_special_tokens=not self.has_chat_template)
+        enc = {k: v.to(self.device) for k, v in enc.items() if k in ("input_ids", "attention_mask")}
+        eos = {i for i in (tok.eos_token_id, getattr(self.model.generation_config, "eos_token_id", None))
+               if isinstance(i, int)}
+        sampling = {"do_sample": True, "temperature": temperature, "top_p": top_p} if temperature > 0 else \
+            {"do_sample": False, "temperature": None, "top_p": None, "top_k": None}
+        devices = [self.device] if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=devices), torch.inference_mode(), quiet_transformers():
+            torch.manual_seed(seed)
+            out = self.model.generate(**enc, max_new_tokens=max_new_tokens, pad_token_id=tok.pad_token_id,
+                                      eos_token_id=sorted(eos) or None, **sampling)
+        new = out[:, enc["input_ids"].shape[1]:]
+        return [t.strip() for t in tok.batch_decode(new, skip_special_tokens=True)]
+
+
+def _device(name: str) -> Any:
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SpurlabError(f"paraphrase device {name!r} requested but CUDA is not available")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise SpurlabError(f"paraphrase device {name!r} requested but MPS is not available")
+    return device
+
+
+def paraphrase(dataset: TextDataset, **params: Any) -> DefenseResult:
+    """Paraphrase ``dataset`` (see :class:`Paraphrase` for the parameters)."""
+    return Paraphrase(**params).apply(dataset)
+
+
+register_defense("paraphrase", Paraphrase)
