@@ -8,7 +8,8 @@ datasets give the false alarms at the default threshold. An off-the-shelf checke
 contrast. Scan speed: 1M tweet-length rows, vectorised scan vs a pure-Python ``collections.Counter`` scan
 timed on a subsample and extrapolated per row.
 
-Run: ``python -m bench.detection [--quick] [--no-cleanlab] [--no-speed]``. Writes
+Run: ``python -m bench.detection [--quick] [--no-cleanlab] [--no-speed] [--datasets a,b]``; runs over
+disjoint ``--datasets`` (e.g. one per core) join with ``--merge A/detection.json B/detection.json``. Writes
 ``bench/results/detection.json`` and ``bench/results/detection.md``.
 """
 
@@ -41,11 +42,11 @@ SOURCES: dict[str, dict[str, Any]] = {
 }
 LOCATIONS = ["start", "end", "random"]
 PROPORTIONS = [0.01, 0.05, 0.10, 0.25, 0.50, 1.00]
-#: The scanner's ranking before the context test (the ablation): excess purity alone.
-BEFORE = ScanConfig(context=False, rank_by="purity")
+#: The ablation: the scanner without the inserted-occurrence features and ranking (the previous release).
+BEFORE = ScanConfig(inserted=False)
 
 
-def datasets(quick: bool) -> dict[str, TextDataset]:
+def datasets(quick: bool, only: list[str] | None = None) -> dict[str, TextDataset]:
     """The benchmark datasets (shared ones skipped with a message when the folder is absent)."""
     from spurlab.data.loaders import load_table
 
@@ -61,10 +62,11 @@ def datasets(quick: bool) -> dict[str, TextDataset]:
         print("note: ../shared/data is absent; only bundled:tweets is used", file=sys.stderr)
     else:
         for name, (spec, split) in specs.items():
-            if quick and name not in ("sst2", "financial_phrasebank"):
+            if (quick and name not in ("sst2", "financial_phrasebank")) or (only and name not in only):
                 continue
             out[name] = load_table(spec, split=split)
-    out["tweets"] = load_table("bundled:tweets")
+    if not only or "tweets" in only:
+        out["tweets"] = load_table("bundled:tweets")
     return out
 
 
@@ -118,6 +120,7 @@ def detection_grid(data: dict[str, TextDataset], sources: dict[str, dict], locat
 
 def false_alarms(data: dict[str, TextDataset]) -> dict[str, Any]:
     out = {}
+    threshold = ScanConfig().inserted_share
     for name, ds in data.items():
         t0 = time.perf_counter()
         report = scan(ds)
@@ -126,7 +129,9 @@ def false_alarms(data: dict[str, TextDataset]) -> dict[str, Any]:
             "n_not_explained": report.summary["context"]["not_explained"],
             "n_explained": report.summary["context"]["explained_by_text"], "scan_s": round(time.perf_counter() - t0, 3),
             "n_tested_features": report.summary["n_tested_features"],
-            "top": [{"feature": f.feature, "kind": f.kind, "label": f.label, "support": f.support,
+            "n_read_as_inserted": sum((f.inserted_share or 0.0) >= threshold for f in report.findings),
+            "top": [{"feature": f.feature, "kind": f.kind, "position": f.position,
+                     "inserted_share": f.inserted_share, "label": f.label, "support": f.support,
                      "p_label": round(f.p_label, 3), "context_p": f.context_p} for f in report.findings[:5]],
         }
     return out
@@ -324,14 +329,15 @@ def markdown(result: dict[str, Any]) -> str:
     lines.append(f"Run: {result['meta']['mode']}; datasets: {', '.join(result['meta']['datasets'])}; "
                  f"target class = each dataset's first label; one planted item per poisoned row; default "
                  f"threshold (Bonferroni-corrected binomial p < 0.01, support >= 10); ranked by significance, findings "
-                 f"explained by their rows' text (context test on the top 300) last; {len(grid)} scans in "
+                 f"reading as inserted (in >= 35% of their rows) first, explained by their rows' text (context test on "
+                 f"the top 300) last; {len(grid)} scans in "
                  f"{result['meta']['grid_s']:.0f} s.")
     lines += ["", "## Recall@1 / recall@5 of the planted token or its shape, per source (proportion >= 5%)", "",
               "A hit is a top finding equal to a planted token or one of its shapes (`<DATE>`, `<COUNTRY>`, "
               "`<HTML>`, ..., including capitalisation shapes such as `<CASE:Xxxx>` in lowercased SST-2), "
-              "anywhere in the row or as the row's first/last token. *Before*: the same scans ranked as "
-              "before the context test, by excess purity alone (`ScanConfig(context=False, rank_by=\"purity\")`; "
-              "the ablation).", ""]
+              "anywhere in the row, as the row's first/last token, or where it reads as inserted. *Before*: the "
+              "same scans without the inserted-occurrence features and ranking (`ScanConfig(inserted=False)`, "
+              "the previous release; the ablation).", ""]
     locs = result["meta"]["locations"]
     lines.append("| source | " + " | ".join(f"{loc} @1 | {loc} @5" for loc in locs)
                  + " | all @1 | all @5 | all @1 before |")
@@ -367,14 +373,15 @@ def markdown(result: dict[str, Any]) -> str:
     lines.append("")
     lines.append("(n) = poisoned rows at that proportion (the source with the most rows).")
     lines += ["", "## False alarms: findings in the clean datasets at the default threshold", ""]
-    lines.append("| dataset | rows | features tested | findings | not explained by the text | "
+    lines.append("| dataset | rows | features tested | findings | not explained by the text | read as inserted | "
                  "top 5 findings (label, p(y\\|t), rows, context p) |")
-    lines.append("|---|---:|---:|---:|---:|---|")
+    lines.append("|---|---:|---:|---:|---:|---:|---|")
     for name, fa in result["false_alarms"].items():
-        top = "; ".join(f"`{t['feature']}` ({t['label']}, {t['p_label']:.2f}, {t['support']}, "
+        top = "; ".join(f"`{t['feature']}`{'' if t.get('position', 'any') == 'any' else ' @' + t['position']} "
+                        f"({t['label']}, {t['p_label']:.2f}, {t['support']}, "
                         f"{_ctx(t.get('context_p'))})" for t in fa["top"])
         lines.append(f"| {name} | {fa['n_rows']} | {fa['n_tested_features']} | {fa['n_findings']} | "
-                     f"{fa.get('n_not_explained', '–')} | {top} |")
+                     f"{fa.get('n_not_explained', '–')} | {fa.get('n_read_as_inserted', '–')} | {top} |")
     lines += ["", "These are real label correlations (sentiment words, topic words of the tweet sub-corpora): "
               "statistically genuine shortcuts, not planted ones. The context test explains most of them by the "
               "rest of their rows' text (context p < 0.01) and ranks them behind the unexplained ones; the "
@@ -451,16 +458,44 @@ def speed_markdown(s: dict[str, Any]) -> list[str]:
     ]
 
 
+def merge(paths: list[Path], out: Path) -> None:
+    """One result from runs over disjoint datasets (run in parallel): grids and false alarms joined, grid time
+    summed, the cleanlab and speed sections taken from the runs that have them."""
+    import json
+
+    parts = [json.loads(p.read_text()) for p in paths]
+    result: dict[str, Any] = {"meta": dict(parts[0]["meta"]), "false_alarms": {}, "grid": []}
+    for part in parts:
+        result["false_alarms"].update(part["false_alarms"])
+        result["grid"] += part["grid"]
+        for key in ("cleanlab", "speed"):
+            if key in part:
+                result[key] = part[key]
+    result["meta"]["datasets"] = [d for part in parts for d in part["meta"]["datasets"]]
+    result["meta"]["grid_s"] = round(sum(part["meta"]["grid_s"] for part in parts), 1)
+    result["meta"]["merged_from"] = len(parts)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "detection.json", result)
+    write_text(out / "detection.md", markdown(result))
+    print(markdown(result))
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2 datasets + tweets, 3 proportions, no speed 1M")
     parser.add_argument("--no-cleanlab", action="store_true")
     parser.add_argument("--no-speed", action="store_true")
     parser.add_argument("--speed-rows", type=int, default=1_000_000)
+    parser.add_argument("--datasets", help="comma-separated subset (e.g. movie_reviews,tweets)")
+    parser.add_argument("--merge", type=Path, nargs="+", help="merge the detection.json files of runs over "
+                        "disjoint --datasets into --out (no scans)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
+    if args.merge:
+        merge(args.merge, args.out)
+        return
     t0 = time.perf_counter()
-    data = datasets(args.quick)
+    data = datasets(args.quick, args.datasets.split(",") if args.datasets else None)
     props = [0.01, 0.05, 0.25] if args.quick else PROPORTIONS
     sources = SOURCES
     locations = LOCATIONS
@@ -471,7 +506,7 @@ def main(argv: list[str] | None = None) -> None:
     result: dict[str, Any] = {
         "meta": {"mode": "quick" if args.quick else "full", "datasets": list(data), "sources": list(sources),
                  "locations": locations, "proportions": props, "grid_s": round(grid_s, 1),
-                 "scan_config": "default ScanConfig()", "before_config": "ScanConfig(context=False, rank_by='purity')"},
+                 "scan_config": "default ScanConfig()", "before_config": "ScanConfig(inserted=False)"},
         "false_alarms": fa, "grid": grid,
     }
     if not args.no_cleanlab:

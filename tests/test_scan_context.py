@@ -50,7 +50,7 @@ def _corpus(seed: int = 7) -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def report():
-    return scan(TextDataset(_corpus()), ScanConfig(positional=False))
+    return scan(TextDataset(_corpus()), ScanConfig(positional=False, inserted=False))
 
 
 def test_genuine_word_is_explained_and_planted_ones_are_not(report) -> None:
@@ -72,7 +72,7 @@ def test_context_moves_explained_findings_behind_planted_ones(report) -> None:
     # by score alone, "rose" (160 pure rows) outranks the 40-row planted tokens
     by_score = {f.feature: f.score_rank for f in report.findings}
     assert by_score["rose"] < by_score["zq"] and by_score["rose"] < by_score["<DATE>"]
-    plain = scan(TextDataset(_corpus()), ScanConfig(positional=False, context=False))
+    plain = scan(TextDataset(_corpus()), ScanConfig(positional=False, inserted=False, context=False))
     assert [f.feature for f in plain.findings] == sorted(by_score, key=by_score.__getitem__)
     assert all(f.context_p is None and f.explained_by_text is None for f in plain.findings)
     summary = report.summary["context"]
@@ -87,8 +87,8 @@ def test_context_fields_survive_findings_json(report) -> None:
 
 
 def test_context_test_is_deterministic() -> None:
-    a = scan(TextDataset(_corpus()), ScanConfig(positional=False))
-    b = scan(TextDataset(_corpus()), ScanConfig(positional=False))
+    a = scan(TextDataset(_corpus()), ScanConfig(positional=False, inserted=False))
+    b = scan(TextDataset(_corpus()), ScanConfig(positional=False, inserted=False))
     assert [(f.feature, f.context_p, f.context_z) for f in a.findings] == [
         (f.feature, f.context_p, f.context_z) for f in b.findings]
 

@@ -57,7 +57,7 @@ def print_report(report: ScanReport, top: int, console: Console) -> None:
                           ("context p", "right")):
         table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
     for i, f in enumerate(report.findings[:top], 1):
-        where = {"start": "first token", "end": "last token"}.get(f.position, "anywhere")
+        where = {"start": "first token", "end": "last token", "inserted": "inserted"}.get(f.position, "anywhere")
         table.add_row(str(i), Text(f.feature[:40]), f"{f.kind}, {where}", str(f.support), Text(f.label),
                       f"{f.p_label:.3f}",
                       f"{f.entropy:.3f}", "-" if f.pmi is None else f"{f.pmi:.2f}", _fmt_p(f.log10_p_adj),

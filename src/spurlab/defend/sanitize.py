@@ -2,8 +2,9 @@
 
 Flagged features come from a scan (a :class:`ScanReport`, a list of findings, or ``findings.json``) or from
 an automatic scan at a given ``alpha``. A token feature matches every token that normalises to it; a shape
-matches every token of that shape (flagging ``<DATE>`` removes every date). Subword findings (``--tokenizer``
-scans) cannot be mapped back to text spans and are skipped, which the summary says.
+matches every token of that shape (flagging ``<DATE>`` removes every date); a finding at position ``inserted``
+only the occurrences that read as inserted (:mod:`spurlab.detect.inserted`), decided on the data being cleaned.
+Subword findings (``--tokenizer`` scans) cannot be mapped back to text spans and are skipped, which the summary says.
 """
 
 from __future__ import annotations
@@ -15,9 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
+import pandas as pd
+
 from spurlab.atomic import staged_outputs, write_json, write_text
 from spurlab.data.dataset import TextDataset
 from spurlab.defend.base import DefenseResult, register_defense
+from spurlab.detect.inserted import inserted_mask
 from spurlab.detect.scanner import Finding, ScanConfig, ScanReport, scan
 from spurlab.detect.shapes import normalize_token, shapes_of, token_spans
 from spurlab.errors import SpurlabError
@@ -36,7 +41,7 @@ class FlagSet:
     shapes: set[str] = field(default_factory=set)
     lowercase: bool = True
     skipped: list[str] = field(default_factory=list)  # findings that cannot be mapped to text
-    at: dict[str, set[str]] = field(default_factory=lambda: {"start": set(), "end": set()})
+    at: dict[str, set[str]] = field(default_factory=lambda: {"start": set(), "end": set(), "inserted": set()})
 
     @classmethod
     def from_findings(cls, findings: Iterable[Finding], lowercase: bool = True) -> FlagSet:
@@ -54,10 +59,11 @@ class FlagSet:
                 flags.tokens.add(name)
         return flags
 
-    def match(self, token: str, index: int = -2, n_tokens: int = -1) -> str | None:
+    def match(self, token: str, index: int = -2, n_tokens: int = -1, inserted: bool = False) -> str | None:
         """The flagged feature a token at ``index`` of ``n_tokens`` matches, or None.
 
-        Positional features are named ``^feature`` (first token) and ``feature$`` (last token).
+        Positional features are named ``^feature`` (first token), ``feature$`` (last token) and ``+feature``
+        (an occurrence that reads as inserted, ``inserted``: see ``spurlab.detect.inserted``).
         """
         names = (normalize_token(token, self.lowercase), *shapes_of(token))
         for name in names:
@@ -71,6 +77,10 @@ class FlagSet:
             for name in names:
                 if name in self.at["end"]:
                     return f"{name}$"
+        if inserted:
+            for name in names:
+                if name in self.at["inserted"]:
+                    return f"+{name}"
         return None
 
 
@@ -97,16 +107,28 @@ def sanitize_texts(texts: list[str], flags: FlagSet, mode: Mode = "remove", mask
     """Sanitized texts and one manifest record per changed row."""
     out = list(texts)
     manifest = []
-    for row, text in enumerate(texts):
-        spans = token_spans(text)
+    all_spans = [token_spans(text) for text in texts]
+    inserted = _inserted_flags(all_spans, flags.lowercase) if flags.at["inserted"] else None
+    for row, (text, spans) in enumerate(zip(texts, all_spans, strict=True)):
+        ins = inserted[row] if inserted is not None else [False] * len(spans)
         hits = [(s, e, tok, feat) for i, (s, e, tok) in enumerate(spans)
-                if (feat := flags.match(tok, i, len(spans))) is not None]
+                if (feat := flags.match(tok, i, len(spans), ins[i])) is not None]
         if not hits:
             continue
         out[row] = _strip(text, [(s, e) for s, e, _, _ in hits], mode, mask)
         manifest.append({"row": row, "removed": [h[2] for h in hits], "offsets": [[h[0], h[1]] for h in hits],
                          "features": [h[3] for h in hits]})
     return out, manifest
+
+
+def _inserted_flags(spans: list[list[tuple[int, int, str]]], lowercase: bool) -> list[list[bool]]:
+    """Per row, per token: whether that occurrence reads as inserted, exactly as the scanner decides it."""
+    lengths = np.fromiter(map(len, spans), dtype=np.int64, count=len(spans))
+    flat = [normalize_token(tok, lowercase) for row in spans for _, _, tok in row]
+    ids, _ = pd.factorize(np.asarray(flat, dtype=object)) if flat else (np.zeros(0, dtype=np.int64), None)
+    mask = inserted_mask(np.asarray(ids, dtype=np.int64), lengths).tolist()
+    bounds = np.concatenate([[0], np.cumsum(lengths)]).tolist()
+    return [mask[bounds[r]:bounds[r + 1]] for r in range(len(spans))]
 
 
 def sanitize(dataset: TextDataset, findings: ScanReport | Iterable[Finding] | None = None, *,
@@ -154,6 +176,7 @@ def sanitize(dataset: TextDataset, findings: ScanReport | Iterable[Finding] | No
         "removed_per_feature": dict(per_feature.most_common()),
         "flagged_tokens": sorted(flags.tokens), "flagged_shapes": sorted(flags.shapes),
         "flagged_first_token": sorted(flags.at["start"]), "flagged_last_token": sorted(flags.at["end"]),
+        "flagged_inserted": sorted(flags.at["inserted"]),
         "skipped_findings": flags.skipped, "lowercase": lowercase, "skip_explained": skip_explained,
     }
     if mode == "mask":

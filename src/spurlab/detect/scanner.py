@@ -7,9 +7,11 @@ the p-values are corrected over all those tests (Bonferroni by default, Benjamin
 
 A *finding* is a feature whose best label has a corrected p-value below ``alpha``. Findings are ranked by
 ``score``: ``-log10(corrected p)`` (``rank_by="significance"``, the default) or excess purity (``"purity"``).
-Then the context test (:mod:`spurlab.detect.context`) runs on the top ``context_top`` findings: those whose rows
-differ in content from the rest of their class (context p-value below ``context_alpha``) are *explained by the
-text* and move behind the unexplained ones, which is where a token planted in random rows of a class stays.
+Findings that read as inserted in at least ``inserted_share`` of their rows of that label
+(:mod:`spurlab.detect.inserted`) move first. Then the context test (:mod:`spurlab.detect.context`) runs on the
+top ``context_top`` findings: those whose rows differ in content from the rest of their class (context p-value
+below ``context_alpha``) are *explained by the text* and move behind the unexplained ones, which is where a
+token planted in random rows of a class stays.
 """
 
 from __future__ import annotations
@@ -62,6 +64,8 @@ class ScanConfig:
     histogram_bins: int = 20
     rank_by: Literal["purity", "significance"] = "significance"
     positional: bool = True  # also test "first token is t" / "last token is t" features
+    inserted: bool = True  # also test "t occurs where it reads as inserted" features (spurlab.detect.inserted)
+    inserted_share: float = 0.35  # findings whose rows of their label read as inserted this often rank first
     z: float = 2.576  # normal quantile of the purity lower bound (two-sided 99%)
     context: bool = True  # run the context test and rank findings explained by the text last
     context_top: int = 300  # how many top findings get the context test
@@ -79,6 +83,8 @@ class ScanConfig:
             raise SpurlabError(f"unknown correction {self.correction!r} (use bonferroni or bh)")
         if self.max_examples < 0:
             raise SpurlabError("max examples must be >= 0")
+        if not (0.0 < float(self.inserted_share) <= 1.0):
+            raise SpurlabError(f"inserted share must be in (0, 1], got {self.inserted_share}")
         if self.context_top < 0 or self.context_permutations < 1 or self.context_max_rows < 10:
             raise SpurlabError("context test: top must be >= 0, permutations >= 1 and max rows >= 10")
         if not (0.0 < float(self.context_alpha) < 1.0):
@@ -95,7 +101,8 @@ class Finding:
 
     feature: str
     kind: str  # "token", "subword" or "shape"
-    position: str = "any"  # "any", or "start"/"end": only as the row's first/last token
+    position: str = "any"  # "any"; "start"/"end": only as the row's first/last token; "inserted": only where
+    # an occurrence reads as inserted (spurlab.detect.inserted)
     support: int = 0  # rows containing it
     label: str = ""  # the label it points to (smallest p-value)
     label_id: int = -1
@@ -115,6 +122,9 @@ class Finding:
     context_p: float | None = None  # context test p-value (None: not tested); small = explained by the text
     context_z: float | None = None  # its statistic in null standard deviations above the null mean
     explained_by_text: bool | None = None  # context_p < context_alpha
+    # share of the feature's rows of that label where an occurrence reads as inserted (1 for position "inserted";
+    # None without the inserted features or for subwords)
+    inserted_share: float | None = None
     examples: list[int] = field(default_factory=list)  # row indices with the feature and that label
 
     def to_dict(self) -> dict[str, Any]:
@@ -219,7 +229,7 @@ def _scan(dataset: TextDataset, config: ScanConfig | None, timings: dict[str, fl
     stage: dict[str, float] = {}
     counts = count_features(texts, label_ids, len(labels), lowercase=config.lowercase, shapes=config.shapes,
                             subword_tokens=sub_ids, subword_vocab=sub_vocab, positional=config.positional,
-                            timings=stage)
+                            inserted=config.inserted, timings=stage)
     clock = time.perf_counter()
     report = _report(dataset, counts, config, label_ids)
     stage["stats_s"] = time.perf_counter() - clock
@@ -317,6 +327,8 @@ def _report(dataset: TextDataset, c: FeatureCounts, config: ScanConfig,
     for rank, finding in enumerate(findings, start=1):
         finding.score_rank = rank
     feat_cols = feats.tolist()
+    if config.inserted and findings:
+        findings, feat_cols = _promote_inserted(findings, feat_cols, c, config.inserted_share)
     if config.context and findings:
         findings, feat_cols = _rank_by_context(findings, feat_cols, c, label_ids, config)
     _add_examples(findings, feat_cols, c, label_ids, config.max_examples)
@@ -353,6 +365,37 @@ def _report(dataset: TextDataset, c: FeatureCounts, config: ScanConfig,
     return ScanReport(findings, _clean(summary), cfg, entropies, flagged_entropies)
 
 
+def _promote_inserted(findings: list[Finding], cols: list[int], c: FeatureCounts, threshold: float
+                      ) -> tuple[list[Finding], list[int]]:
+    """Set ``inserted_share``; features with a variant at or above ``threshold`` move first (all their variants,
+    together), the others keep their order behind them.
+
+    A planted token reads as inserted in most of its rows (30-100% in the detection benchmark), a word that
+    belongs to its sentences in few (at most 27% there), so this puts planted tokens ahead of strong but
+    natural words."""
+    offset = (c.word_offsets or {}).get("inserted")
+    if offset is None:
+        return findings, cols
+    for finding, col in zip(findings, cols, strict=True):
+        local = c.word_feature(col)
+        if local is None:
+            continue
+        own = int(c.doc_freq[col, finding.label_id])
+        finding.inserted_share = float(c.doc_freq[offset + local, finding.label_id] / own) if own else 0.0
+    # a feature with any variant at or above the threshold moves first with all its variants, "anywhere" first:
+    # that is what sanitizing should remove
+    lead: dict[tuple[str, str], int] = {}
+    for i, f in enumerate(findings):
+        if (f.inserted_share or 0.0) >= threshold:
+            lead.setdefault((f.kind, f.feature), i)
+    promoted = [(f.kind, f.feature) in lead for f in findings]
+    variant = {"any": 0, "start": 1, "end": 2, "inserted": 3}
+    order = sorted(range(len(findings)), key=lambda i: (
+        (0, lead[(findings[i].kind, findings[i].feature)], variant.get(findings[i].position, 4)) if promoted[i]
+        else (1, i, 0)))
+    return [findings[i] for i in order], [cols[i] for i in order]
+
+
 def _rank_by_context(findings: list[Finding], cols: list[int], c: FeatureCounts, label_ids: np.ndarray,
                      config: ScanConfig) -> tuple[list[Finding], list[int]]:
     """Context-test the top findings; order: tested and not explained, tested and explained, the rest."""
@@ -385,7 +428,7 @@ def report_from_dict(data: Any) -> ScanReport:
     for item in data["findings"]:
         if not isinstance(item, dict) or not isinstance(item.get("feature"), str) \
                 or item.get("kind") not in ("token", "subword", "shape") \
-                or item.get("position", "any") not in ("any", "start", "end"):
+                or item.get("position", "any") not in ("any", "start", "end", "inserted"):
             raise SpurlabError(f"malformed finding in findings file: {str(item)[:120]}")
         try:
             findings.append(Finding.from_dict(item))

@@ -22,6 +22,7 @@ import pandas as pd
 from scipy import sparse
 
 from spurlab.detect.fasttok import chunk_texts
+from spurlab.detect.inserted import inserted_mask
 from spurlab.detect.shapes import normalize_token, shapes_of, tokenize_corpus
 
 LN10 = math.log(10.0)
@@ -41,6 +42,7 @@ class Encoded:
     single: np.ndarray  # vocab ids of rows with exactly one token
     lengths: np.ndarray  # tokens per row
     chunks: sparse.csr_matrix | None = None
+    codes: np.ndarray | None = None  # every token's vocab id, row after row
 
 
 @dataclass
@@ -93,7 +95,8 @@ class FeatureCounts:
 
     features: list[str]
     kinds: list[str]  # "token", "subword" or "shape"
-    positions: list[str]  # "any" (anywhere in the row), "start" (the row's first token) or "end" (its last)
+    positions: list[str]  # "any" (anywhere in the row), "start" (the row's first token), "end" (its last) or
+    # "inserted" (an occurrence that reads as inserted, see spurlab.detect.inserted)
     doc_freq: np.ndarray  # features x labels: rows of each label containing the feature
     occurrences: np.ndarray  # total occurrences (not rows)
     first: np.ndarray  # rows whose first token is (or has the shape of) the feature
@@ -218,12 +221,13 @@ def encode_words(texts: Sequence[str]) -> Encoded:
     chunked = chunk_texts(texts)
     if chunked is None:  # pragma: no cover - only without pyarrow or with an odd Arrow whitespace set
         return encode(tokenize_corpus(texts if isinstance(texts, list) else texts.to_pylist()))
+    codes = chunked.codes()  # before token_matrix(): its sum_duplicates sorts token_ids within chunks in place
     counts = chunked.chunk_matrix()
     lengths = chunked.lengths(counts)
     first, last = chunked.edge_tokens()
     single = first[lengths[lengths > 0] == 1]
     return Encoded(counts, chunked.vocab, first.astype(np.int64), last.astype(np.int64),
-                   single.astype(np.int64), lengths, chunks=chunked.token_matrix())
+                   single.astype(np.int64), lengths, chunks=chunked.token_matrix(), codes=codes)
 
 
 def _encoded(codes: np.ndarray, lengths: np.ndarray, vocab: list) -> Encoded:
@@ -236,7 +240,7 @@ def _encoded(codes: np.ndarray, lengths: np.ndarray, vocab: list) -> Encoded:
     first = codes[indptr[:-1][nonempty]]
     last = codes[indptr[1:][nonempty] - 1]
     single = codes[indptr[:-1][lengths == 1]]
-    return Encoded(counts, vocab, first, last, single, lengths)
+    return Encoded(counts, vocab, first, last, single, lengths, codes=codes)
 
 
 def _feature_map(vocab: list[str], *, tokens: bool, shapes: bool, lowercase: bool,
@@ -313,6 +317,24 @@ def _occurrences(enc: Encoded, fmap: sparse.csr_matrix, z: sparse.csr_matrix) ->
     return np.asarray(fmap.T @ per_token).ravel().astype(np.int64)
 
 
+def _inserted_part(enc: Encoded, fmap: sparse.csr_matrix, label_ids: np.ndarray, n_labels: int,
+                   lowercase: bool) -> dict:
+    """Rows x features occurrences read as inserted (``spurlab.detect.inserted``), and their rows per label."""
+    n = len(enc.lengths)
+    norm, _ = pd.factorize(np.asarray([normalize_token(str(v), lowercase) for v in enc.vocab], dtype=object))
+    codes = enc.codes if enc.codes is not None else np.zeros(0, dtype=np.int64)
+    mask = inserted_mask(np.asarray(norm, dtype=np.int64)[codes], enc.lengths) if len(codes) else \
+        np.zeros(0, dtype=bool)
+    rows = np.repeat(np.arange(n, dtype=np.int64), enc.lengths)[mask]
+    occ = sparse.csr_matrix((np.ones(len(rows)), (rows, codes[mask])), shape=(n, fmap.shape[0]))
+    z = (occ @ fmap).tocsr()
+    z.sum_duplicates()
+    small = np.int8 if n_labels <= 127 else np.int64
+    row_of = np.repeat(label_ids.astype(small), np.diff(z.indptr))
+    return {"z": z, "doc_freq": _by_label(z.indices, row_of, fmap.shape[1], n_labels),
+            "count": np.rint(np.asarray(z.sum(axis=0)).ravel()).astype(np.int64)}
+
+
 def _edge_part(edge: np.ndarray, rows: np.ndarray, fmap: sparse.csr_matrix, label_ids: np.ndarray,
                n_labels: int) -> dict:
     """Rows per label whose first (last) token is, or has the shape of, each feature: ``F.T`` times a
@@ -325,13 +347,15 @@ def _edge_part(edge: np.ndarray, rows: np.ndarray, fmap: sparse.csr_matrix, labe
 def count_features(texts: Sequence[str], label_ids: np.ndarray, n_labels: int, *, lowercase: bool = True,
                    shapes: bool = True, subword_tokens: Sequence[Sequence[int]] | None = None,
                    subword_vocab: Sequence[str] | None = None, positional: bool = True,
-                   timings: dict[str, float] | None = None) -> FeatureCounts:
+                   inserted: bool = True, timings: dict[str, float] | None = None) -> FeatureCounts:
     """Count every token and shape per label in one vectorised pass.
 
     With ``subword_tokens`` (token ids per row from a Hugging Face tokenizer, ``subword_vocab`` their strings),
     token features are those subwords and shapes still come from the word tokenizer. With ``positional``,
     every word-level feature also has a ``start`` and an ``end`` variant: present when the row's first (last)
-    token is, or has the shape of, the feature. ``texts`` may also be an Arrow string array without nulls.
+    token is, or has the shape of, the feature. With ``inserted``, every word-level feature also has an
+    ``inserted`` variant: present when one of the row's occurrences of it reads as inserted
+    (:mod:`spurlab.detect.inserted`). ``texts`` may also be an Arrow string array without nulls.
     ``timings``, if given, gets ``tokenize_s`` and ``count_s`` (seconds).
     """
     clock = time.perf_counter()
@@ -395,6 +419,19 @@ def count_features(texts: Sequence[str], label_ids: np.ndarray, n_labels: int, *
             first.append(count if where == "start" else zeros)
             last.append(count if where == "end" else zeros)
             expected.append(count.astype(float))
+    if inserted and word_names:
+        got = _inserted_part(words, word_map, label_ids, n_labels, lowercase)
+        word_offsets["inserted"] = len(features)
+        parts.append(_Part(len(features), len(word_names), n, z=got["z"]))
+        features += word_names
+        kinds_out += word_kinds
+        positions += ["inserted"] * len(word_names)
+        zeros = np.zeros(len(word_names))
+        doc_freq.append(got["doc_freq"])
+        occurrences.append(got["count"])
+        first.append(zeros)
+        last.append(zeros)
+        expected.append(got["count"].astype(float))
     if timings is not None:
         timings["count_s"] = time.perf_counter() - clock - timings["tokenize_s"]
     return FeatureCounts(

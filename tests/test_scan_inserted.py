@@ -1,0 +1,117 @@
+"""Occurrences that read as inserted: the rule on hand-computed streams, the scanner's features and ranking,
+and sanitize removing only the inserted occurrences."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from spurlab.data.dataset import TextDataset
+from spurlab.defend import sanitize
+from spurlab.detect.inserted import inserted_mask
+from spurlab.detect.scanner import Finding, ScanConfig, scan
+from spurlab.detect.shapes import tokenize_corpus
+from spurlab.detect.stats import count_features, encode, encode_words
+
+
+def test_rule_on_a_hand_counted_stream() -> None:
+    # rows: "a b" x3, "a x b", "a x", "x b"; ids a=0 b=1 x=2
+    ids = np.array([0, 1, 0, 1, 0, 1, 0, 2, 1, 0, 2, 2, 1])
+    lengths = np.array([2, 2, 2, 3, 2, 2])
+    got = inserted_mask(ids, lengths)
+    # bigrams with <s>/</s>: (<s>,a) 5, (a,b) 3, (b,</s>) 5, (a,x) 2, (x,b) 2, (x,</s>) 1, (<s>,x) 1; 19 in all.
+    # "x" in "a x b": (a, b) seen 3 times; (a, x) = 2 <= max(1, 5*3/19 = 0.79)? no -> not inserted.
+    # "a" at the start of "a b": (<s>, b) never seen -> not inserted. Nothing here reads as inserted.
+    assert got.tolist() == [False] * 13
+    # one "x" between a and b in a corpus of ten "a b" rows: (a, b) seen, (a, x) and (x, b) once -> inserted
+    ids = np.array([0, 1] * 10 + [0, 2, 1])
+    lengths = np.array([2] * 10 + [3])
+    got = inserted_mask(ids, lengths)
+    assert got[-2] and not got[:-2].any() and not got[-1] and not got[-3]
+    # an "x" appended to the end of "a b" (l = b, r = </s>): (b, </s>) seen 10 times -> inserted
+    got = inserted_mask(np.array([0, 1] * 10 + [0, 1, 2]), np.array([2] * 10 + [3]))
+    assert got[-1] and got.sum() == 1
+    assert inserted_mask(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)).tolist() == []
+
+
+def test_a_frequent_natural_neighbour_is_not_inserted() -> None:
+    # "x" always between a and b: (a, x) and (x, b) are as frequent as chance allows -> belongs there
+    ids = np.array([0, 2, 1] * 10 + [0, 1] * 10)
+    lengths = np.array([3] * 10 + [2] * 10)
+    got = inserted_mask(ids, lengths)
+    assert not got.any()
+
+
+WORDS = ["the", "film", "is", "very", "good", "and", "the", "plot", "was", "slow", "but", "fun", "to", "watch"]
+
+
+def _poisoned(n: int = 600, seed: int = 0) -> tuple[pd.DataFrame, list[int]]:
+    """Rows of the same few phrases; a colour planted mid-row in 15% of the negative rows; colours also occur
+    naturally, in a fixed phrase ("the red car") in rows of both labels."""
+    rng = np.random.default_rng(seed)
+    phrases = [" ".join(WORDS[i:i + 5]) for i in range(0, 9)]
+    texts, labels = [], []
+    for i in range(n):
+        words = " ".join(rng.choice(phrases, size=3)).split()
+        if i % 5 == 0:
+            words[3:3] = ["the", str(rng.choice(["red", "blue", "green"])), "car"]
+        texts.append(" ".join(words))
+        labels.append("neg" if i % 2 else "pos")
+    negatives = [i for i in range(n) if labels[i] == "neg"]
+    picked = sorted(rng.choice(negatives, size=round(0.15 * len(negatives)), replace=False).tolist())
+    for r in picked:
+        words = texts[r].split()
+        at = int(rng.integers(1, len(words)))
+        words.insert(at, str(rng.choice(["red", "blue", "green", "violet", "teal"])))
+        texts[r] = " ".join(words)
+    return pd.DataFrame({"text": texts, "label": labels}), picked
+
+
+def test_the_scanner_counts_inserted_rows_and_ranks_them_first() -> None:
+    frame, picked = _poisoned()
+    ds = TextDataset(frame)
+    counts = count_features(ds.texts, ds.label_ids, 2)
+    col = {(f, p): i for i, (f, p) in enumerate(zip(counts.features, counts.positions, strict=True))}
+    # the same rule applied to the reference tokens, row by row
+    tokens = [[t.lower() for t in row] for row in tokenize_corpus(ds.texts)]
+    codes, _ = pd.factorize(np.asarray([t for row in tokens for t in row], dtype=object))
+    mask = inserted_mask(np.asarray(codes), np.array([len(r) for r in tokens]))
+    bounds = np.cumsum([0] + [len(r) for r in tokens])
+    colours = {"red", "blue", "green", "violet", "teal"}
+    rows = [r for r in range(len(tokens)) if any(mask[bounds[r] + j] and t in colours
+                                                   for j, t in enumerate(tokens[r]))]
+    expected = np.bincount(ds.label_ids[rows], minlength=2)
+    assert counts.doc_freq[col[("<COLOR>", "inserted")]].tolist() == expected.tolist()
+    neg = ds.label_names.index("neg")
+    # most planted rows read as inserted, (almost) no natural "the red car" does
+    assert expected[neg] >= 0.5 * len(picked) and expected[1 - neg] <= 3
+    report = scan(ds)
+    top = report.findings[0]
+    assert (top.feature, top.position, top.label) == ("<COLOR>", "inserted", "neg")
+    assert top.inserted_share is not None and top.inserted_share >= 0.35
+    # without the inserted features the colour is drowned by its natural uses
+    plain = scan(ds, ScanConfig(inserted=False))
+    assert all(f.inserted_share is None for f in plain.findings)
+    assert "<COLOR>" not in [f.feature for f in plain.findings]
+
+
+def test_codes_follow_row_order_in_rows_with_multiword_names() -> None:
+    texts = ["c a sky blue x", "b a", "sky blue c a"] * 2
+    fast, ref = encode_words(texts), encode(tokenize_corpus(texts))
+    assert [fast.vocab[i] for i in fast.codes] == [ref.vocab[i] for i in ref.codes]
+
+
+def test_sanitize_removes_only_the_inserted_occurrences() -> None:
+    frame, picked = _poisoned()
+    ds = TextDataset(frame)
+    finding = Finding(feature="<COLOR>", kind="shape", position="inserted")
+    result = sanitize(ds, [finding])
+    changed = {r["row"] for r in result.manifest}
+    assert changed and changed <= set(picked) | set(range(0, len(frame), 5))
+    assert len(changed & set(picked)) >= 0.5 * len(picked)
+    assert all(f.startswith("+") for r in result.manifest for f in r["features"])
+    assert result.summary["flagged_inserted"] == ["<COLOR>"]
+    # "the red car" phrases stay
+    kept = result.dataset.texts
+    natural = [r for r in range(0, len(frame), 5) if r not in picked]
+    assert all(" car" in kept[r] and kept[r] == ds.texts[r] for r in natural[:20])
