@@ -81,7 +81,7 @@ def hit_features(inserted: list[str], lowercase: bool = True) -> set[str]:
 
 
 def detection_grid(data: dict[str, TextDataset], sources: dict[str, dict], locations: list[str],
-                   proportions: list[float]) -> list[dict[str, Any]]:
+                   proportions: list[float], ablation: bool = True) -> list[dict[str, Any]]:
     from spurlab.inject import InjectionConfig, inject
 
     rows = []
@@ -101,15 +101,17 @@ def detection_grid(data: dict[str, TextDataset], sources: dict[str, dict], locat
                     t2 = time.perf_counter()
                     ranks = [i for i, f in enumerate(report.findings) if f.feature in hits]
                     rank = ranks[0] + 1 if ranks else None
-                    before = scan(res.dataset, BEFORE)
-                    before_rank = next((i + 1 for i, f in enumerate(before.findings) if f.feature in hits), None)
+                    before_rank = None
+                    if ablation:
+                        before = scan(res.dataset, BEFORE)
+                        before_rank = next((i + 1 for i, f in enumerate(before.findings) if f.feature in hits), None)
                     top = report.findings[0] if report.findings else None
                     rows.append({
                         "dataset": dname, "source": source, "location": location, "proportion": prop,
                         "target": target, "n_poisoned": len(res.manifest), "n_rows": len(ds), "rank": rank,
-                        "hit1": rank == 1, "hit5": rank is not None and rank <= 5, "before_rank": before_rank,
-                        "before_hit1": before_rank == 1,
-                        "before_hit5": before_rank is not None and before_rank <= 5,
+                        "hit1": rank == 1, "hit5": rank is not None and rank <= 5,
+                        **({"before_rank": before_rank, "before_hit1": before_rank == 1,
+                            "before_hit5": before_rank is not None and before_rank <= 5} if ablation else {}),
                         "top": top.feature if top else None, "n_findings": len(report.findings),
                         "inject_s": round(t1 - t0, 3), "scan_s": round(t2 - t1, 3),
                     })
@@ -458,7 +460,7 @@ def speed_markdown(s: dict[str, Any]) -> list[str]:
     ]
 
 
-def merge(paths: list[Path], out: Path) -> None:
+def merge(paths: list[Path], out: Path, before_from: Path | None = None) -> None:
     """One result from runs over disjoint datasets (run in parallel): grids and false alarms joined, grid time
     summed, the cleanlab and speed sections taken from the runs that have them."""
     import json
@@ -474,6 +476,14 @@ def merge(paths: list[Path], out: Path) -> None:
     result["meta"]["datasets"] = [d for part in parts for d in part["meta"]["datasets"]]
     result["meta"]["grid_s"] = round(sum(part["meta"]["grid_s"] for part in parts), 1)
     result["meta"]["merged_from"] = len(parts)
+    if before_from is not None:  # the earlier release's own results are the ablation's
+        earlier = json.loads(before_from.read_text())
+        key = ("dataset", "source", "location", "proportion")
+        old = {tuple(r[k] for k in key): r for r in earlier["grid"]}
+        for row in result["grid"]:
+            if "before_rank" not in row and (prev := old.get(tuple(row[k] for k in key))) is not None:
+                row.update(before_rank=prev["rank"], before_hit1=prev["hit1"], before_hit5=prev["hit5"])
+        result["meta"]["before_from"] = "the previous release's bench/results/detection.json"
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "detection.json", result)
     write_text(out / "detection.md", markdown(result))
@@ -486,13 +496,16 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--no-cleanlab", action="store_true")
     parser.add_argument("--no-speed", action="store_true")
     parser.add_argument("--speed-rows", type=int, default=1_000_000)
+    parser.add_argument("--no-ablation", action="store_true", help="skip the ablation scans (BEFORE)")
+    parser.add_argument("--before-from", type=Path, help="with --merge: take the ablation columns from an "
+                        "earlier detection.json of the BEFORE configuration (its default ranking)")
     parser.add_argument("--datasets", help="comma-separated subset (e.g. movie_reviews,tweets)")
     parser.add_argument("--merge", type=Path, nargs="+", help="merge the detection.json files of runs over "
                         "disjoint --datasets into --out (no scans)")
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args(argv)
     if args.merge:
-        merge(args.merge, args.out)
+        merge(args.merge, args.out, args.before_from)
         return
     t0 = time.perf_counter()
     data = datasets(args.quick, args.datasets.split(",") if args.datasets else None)
@@ -501,7 +514,7 @@ def main(argv: list[str] | None = None) -> None:
     locations = LOCATIONS
     fa = false_alarms(data)
     t1 = time.perf_counter()
-    grid = detection_grid(data, sources, locations, props)
+    grid = detection_grid(data, sources, locations, props, ablation=not args.no_ablation)
     grid_s = time.perf_counter() - t1
     result: dict[str, Any] = {
         "meta": {"mode": "quick" if args.quick else "full", "datasets": list(data), "sources": list(sources),

@@ -115,3 +115,20 @@ def test_sanitize_removes_only_the_inserted_occurrences() -> None:
     kept = result.dataset.texts
     natural = [r for r in range(0, len(frame), 5) if r not in picked]
     assert all(" car" in kept[r] and kept[r] == ds.texts[r] for r in natural[:20])
+
+
+def test_cli_reports_inserted_findings_and_can_turn_them_off(tmp_path, capsys) -> None:
+    import json
+
+    from conftest import run_cli
+
+    frame, _ = _poisoned()
+    data = tmp_path / "data.csv"
+    frame.to_csv(data, index=False)
+    code, out, _ = run_cli(["scan", str(data), "--out", str(tmp_path / "on")], capsys)
+    assert code == 0 and "inserted" in out
+    top = json.loads((tmp_path / "on" / "findings.json").read_text())["findings"][0]
+    assert (top["feature"], top["position"], top["inserted_share"]) == ("<COLOR>", "inserted", 1.0)
+    code, _, _ = run_cli(["scan", str(data), "--no-inserted", "--out", str(tmp_path / "off")], capsys)
+    found = json.loads((tmp_path / "off" / "findings.json").read_text())["findings"]
+    assert code == 0 and all(f["position"] != "inserted" and f["inserted_share"] is None for f in found)

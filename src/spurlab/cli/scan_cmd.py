@@ -98,6 +98,7 @@ def scan_command(
     no_shapes: bool = typer.Option(False, "--no-shapes", help="Count tokens only, no shapes."),
     case_sensitive: bool = typer.Option(False, "--case-sensitive", help="Do not lowercase tokens."),
     no_context: bool = typer.Option(False, "--no-context", help="Skip the context test (rank by score alone)."),
+    no_inserted: bool = typer.Option(False, "--no-inserted", help="No inserted-occurrence features or ranking."),
     context_top: int = typer.Option(300, "--context-top", help="How many top findings get the context test."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Redo even when --out already holds these "
                                    "findings, or replace the findings of other inputs."),
@@ -114,7 +115,7 @@ def scan_command(
         raise SpurlabError(f"unknown --rank-by {rank_by!r} (use purity or significance)")
     config = ScanConfig(alpha=alpha, min_support=min_support, correction=correction,  # type: ignore[arg-type]
                         lowercase=not case_sensitive, shapes=not no_shapes, tokenizer=tokenizer,
-                        rank_by=rank_by, context=not no_context,  # type: ignore[arg-type]
+                        rank_by=rank_by, context=not no_context, inserted=not no_inserted,  # type: ignore[arg-type]
                         context_top=context_top)
     config.validate()
     from spurlab.data.loaders import load_table
