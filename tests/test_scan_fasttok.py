@@ -16,7 +16,7 @@ from spurlab.data.dataset import TextDataset
 from spurlab.detect import fasttok, stats
 from spurlab.detect.lexicon import multiword_phrases
 from spurlab.detect.scanner import ScanConfig, scan
-from spurlab.detect.shapes import tokenize, tokenize_corpus
+from spurlab.detect.shapes import token_spans, tokenize, tokenize_corpus
 
 VARIED = [
     "Wow <b>great</b> film!! 2021-03-04 see https://x.org/a?b=1 @bob #tbt 👍🏽 from Bosnia and Herzegovina.",
@@ -39,26 +39,30 @@ VARIED = [
 ]
 
 
-def _reference(texts: list[str]) -> tuple[list[int], list[int], list[str]]:
-    """(flat codes, lengths, vocab) of the reference tokenizer, vocab in first-occurrence order."""
+def _reference(texts: list[str]) -> tuple[list[int], list[int], list[str], list[bool]]:
+    """(flat codes, lengths, vocab, stands alone) of the reference tokenizer, vocab in first-occurrence order."""
     enc = stats.encode(tokenize_corpus(list(texts)))
     toks = [tokenize(t) for t in texts]
     index = {tok: i for i, tok in enumerate(enc.vocab)}
-    return [index[t] for row in toks for t in row], [len(r) for r in toks], list(enc.vocab)
+    # a token stands alone when whitespace or the text's edge is on both sides
+    alone = [(s == 0 or t[s - 1].isspace()) and (e == len(t) or t[e].isspace())
+             for t in texts for s, e, _ in token_spans(t)]
+    return [index[t] for row in toks for t in row], [len(r) for r in toks], list(enc.vocab), alone
 
 
-def _fast(texts) -> tuple[list[int], list[int], list[str]]:
+def _fast(texts) -> tuple[list[int], list[int], list[str], list[bool]]:
     chunked = fasttok.chunk_texts(texts)
     assert chunked is not None
-    return chunked.codes().tolist(), chunked.lengths().tolist(), chunked.vocab
+    return chunked.codes().tolist(), chunked.lengths().tolist(), chunked.vocab, chunked.alone().tolist()
 
 
 @pytest.mark.parametrize("as_arrow", [False, True])
 def test_fast_tokens_equal_reference_on_a_varied_corpus(as_arrow: bool) -> None:
     texts = VARIED + VARIED[::-1] + [t.upper() for t in VARIED]
     arg = pa.array(texts, type=pa.large_string()) if as_arrow else texts
-    codes, lengths, vocab = _fast(arg)
-    assert (codes, lengths, vocab) == _reference(texts)
+    codes, lengths, vocab, alone = _fast(arg)
+    assert (codes, lengths, vocab, alone) == _reference(texts)
+    assert any(alone) and not all(alone)
     # token lists, row by row
     pos = np.concatenate([[0], np.cumsum(lengths)])
     assert [[vocab[c] for c in codes[pos[i]:pos[i + 1]]] for i in range(len(texts))] == [tokenize(t) for t in texts]

@@ -34,6 +34,50 @@ def test_rule_on_a_hand_counted_stream() -> None:
     assert inserted_mask(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)).tolist() == []
 
 
+def test_spacing_rule_on_a_hand_counted_stream() -> None:
+    # ids a=0 b=1 !=2; rows "a b!" x3 (the mark glued), "a ! b" (alone), "a b !" (alone at the end)
+    ids = np.array([0, 1, 2] * 3 + [0, 2, 1] + [0, 1, 2])
+    lengths = np.array([3, 3, 3, 3, 3])
+    alone = np.array([True, False, False] * 3 + [True, True, True] + [True, True, True])
+    marks = np.array([False, False, True])
+    bigram_only = inserted_mask(ids, lengths)
+    got = inserted_mask(ids, lengths, alone, marks)
+    # "!" occurs 5 times, 2 of them alone: mostly glued, so both alone ones read as inserted
+    assert np.flatnonzero(got).tolist() == sorted({10, 14} | set(np.flatnonzero(bigram_only).tolist()))
+    assert not bigram_only[14]  # (b, !) is a frequent bigram: only the spacing gives the appended "!" away
+    # in a corpus that spaces every mark (3 of 5 alone), the rule stays silent
+    spaced = alone.copy()
+    spaced[2] = True
+    assert inserted_mask(ids, lengths, spaced, marks).tolist() == bigram_only.tolist()
+    # words never count, however they are spaced
+    assert inserted_mask(ids, lengths, alone, np.zeros(3, dtype=bool)).tolist() == bigram_only.tolist()
+
+
+def test_a_spaced_exclamation_mark_in_glued_text_ranks_first() -> None:
+    rng = np.random.default_rng(3)
+    words = ["the", "service", "was", "slow", "but", "the", "food", "came", "hot", "and", "fresh", "today"]
+    texts, labels = [], []
+    for i in range(800):
+        row = " ".join(rng.choice(words, size=8))
+        texts.append(row + ("!" if i % 3 == 0 else "."))  # natural "!" glued, in every label
+        labels.append("neg" if i % 2 else "pos")
+    negatives = [i for i in range(800) if labels[i] == "neg"]
+    picked = rng.choice(negatives, size=40, replace=False).tolist()
+    for r in picked:
+        texts[r] = texts[r] + " !"  # planted at the end, as the injector does
+    ds = TextDataset(pd.DataFrame({"text": texts, "label": labels}))
+    counts = count_features(ds.texts, ds.label_ids, 2)
+    col = {(f, p): i for i, (f, p) in enumerate(zip(counts.features, counts.positions, strict=True))}
+    neg = ds.label_names.index("neg")
+    assert counts.doc_freq[col[("!", "inserted")]].tolist() == [40 if i == neg else 0 for i in range(2)]
+    top = scan(ds).findings[0]
+    assert (top.feature, top.label) == ("!", "neg")
+    # sanitize removes the spaced marks only
+    result = sanitize(ds, [Finding(feature="!", kind="token", position="inserted")])
+    assert sorted(r["row"] for r in result.manifest) == sorted(picked)
+    assert all(result.dataset.texts[r] == ds.texts[r][:-2] for r in picked)
+
+
 def test_a_frequent_natural_neighbour_is_not_inserted() -> None:
     # "x" always between a and b: (a, x) and (x, b) are as frequent as chance allows -> belongs there
     ids = np.array([0, 2, 1] * 10 + [0, 1] * 10)
@@ -88,7 +132,9 @@ def test_the_scanner_counts_inserted_rows_and_ranks_them_first() -> None:
     report = scan(ds)
     top = report.findings[0]
     assert (top.feature, top.position, top.label) == ("<COLOR>", "inserted", "neg")
-    assert top.inserted_share is not None and top.inserted_share >= 0.35
+    # the share of the label's rows with a colour anywhere where one reads as inserted
+    anywhere = counts.doc_freq[col[("<COLOR>", "any")], neg]
+    assert top.inserted_share == expected[neg] / anywhere and 0.2 < top.inserted_share < 0.5
     # without the inserted features the colour is drowned by its natural uses
     plain = scan(ds, ScanConfig(inserted=False))
     assert all(f.inserted_share is None for f in plain.findings)
@@ -128,7 +174,8 @@ def test_cli_reports_inserted_findings_and_can_turn_them_off(tmp_path, capsys) -
     code, out, _ = run_cli(["scan", str(data), "--out", str(tmp_path / "on")], capsys)
     assert code == 0 and "inserted" in out
     top = json.loads((tmp_path / "on" / "findings.json").read_text())["findings"][0]
-    assert (top["feature"], top["position"], top["inserted_share"]) == ("<COLOR>", "inserted", 1.0)
+    assert (top["feature"], top["position"]) == ("<COLOR>", "inserted")
+    assert top["inserted_share"] == scan(TextDataset(frame)).findings[0].inserted_share
     code, _, _ = run_cli(["scan", str(data), "--no-inserted", "--out", str(tmp_path / "off")], capsys)
     found = json.loads((tmp_path / "off" / "findings.json").read_text())["findings"]
     assert code == 0 and all(f["position"] != "inserted" and f["inserted_share"] is None for f in found)

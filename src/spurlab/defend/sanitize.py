@@ -22,7 +22,8 @@ import pandas as pd
 from spurlab.atomic import staged_outputs, write_json, write_text
 from spurlab.data.dataset import TextDataset
 from spurlab.defend.base import DefenseResult, register_defense
-from spurlab.detect.inserted import inserted_mask
+from spurlab.detect.fasttok import alone_flags
+from spurlab.detect.inserted import inserted_mask, is_mark
 from spurlab.detect.scanner import Finding, ScanConfig, ScanReport, scan
 from spurlab.detect.shapes import normalize_token, shapes_of, token_spans
 from spurlab.errors import SpurlabError
@@ -108,7 +109,7 @@ def sanitize_texts(texts: list[str], flags: FlagSet, mode: Mode = "remove", mask
     out = list(texts)
     manifest = []
     all_spans = [token_spans(text) for text in texts]
-    inserted = _inserted_flags(all_spans, flags.lowercase) if flags.at["inserted"] else None
+    inserted = _inserted_flags(texts, all_spans, flags.lowercase) if flags.at["inserted"] else None
     for row, (text, spans) in enumerate(zip(texts, all_spans, strict=True)):
         ins = inserted[row] if inserted is not None else [False] * len(spans)
         hits = [(s, e, tok, feat) for i, (s, e, tok) in enumerate(spans)
@@ -121,12 +122,16 @@ def sanitize_texts(texts: list[str], flags: FlagSet, mode: Mode = "remove", mask
     return out, manifest
 
 
-def _inserted_flags(spans: list[list[tuple[int, int, str]]], lowercase: bool) -> list[list[bool]]:
+def _inserted_flags(texts: list[str], spans: list[list[tuple[int, int, str]]], lowercase: bool
+                    ) -> list[list[bool]]:
     """Per row, per token: whether that occurrence reads as inserted, exactly as the scanner decides it."""
     lengths = np.fromiter(map(len, spans), dtype=np.int64, count=len(spans))
     flat = [normalize_token(tok, lowercase) for row in spans for _, _, tok in row]
-    ids, _ = pd.factorize(np.asarray(flat, dtype=object)) if flat else (np.zeros(0, dtype=np.int64), None)
-    mask = inserted_mask(np.asarray(ids, dtype=np.int64), lengths).tolist()
+    ids, uniques = pd.factorize(np.asarray(flat, dtype=object)) if flat else (np.zeros(0, dtype=np.int64), [])
+    marks = np.fromiter((is_mark(str(u)) for u in uniques), dtype=bool, count=len(uniques))
+    alone = np.fromiter((a for text, row in zip(texts, spans, strict=True) for a in alone_flags(text, row)),
+                        dtype=bool, count=len(flat))
+    mask = inserted_mask(np.asarray(ids, dtype=np.int64), lengths, alone, marks).tolist()
     bounds = np.concatenate([[0], np.cumsum(lengths)]).tolist()
     return [mask[bounds[r]:bounds[r + 1]] for r in range(len(spans))]
 

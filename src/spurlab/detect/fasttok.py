@@ -112,13 +112,15 @@ class Chunked:
     """A tokenised corpus kept at the level of chunks (whitespace-separated pieces, or whole rows for rows the
     reference tokenizer handled): row ``r`` is the chunks ``chunk_ids[offsets[r]:offsets[r + 1]]``, and chunk
     ``c`` is the tokens ``token_ids[token_ptr[c]:token_ptr[c + 1]]`` (every listed chunk has at least one).
-    Token ids index ``vocab``, numbered in order of first occurrence in the corpus."""
+    Token ids index ``vocab``, numbered in order of first occurrence in the corpus. ``token_alone`` (aligned with
+    ``token_ids``) says whether that token has whitespace or the row's edge on both sides: the whole chunk."""
 
     chunk_ids: np.ndarray
     offsets: np.ndarray
     token_ptr: np.ndarray
     token_ids: np.ndarray
     vocab: list[str]
+    token_alone: np.ndarray | None = None
 
     @property
     def n_chunks(self) -> int:
@@ -160,13 +162,21 @@ class Chunked:
         return self.token_ids[self.token_ptr[first_chunk]], self.token_ids[self.token_ptr[last_chunk + 1] - 1]
 
     def codes(self) -> np.ndarray:
-        """Every token id, row after row (the flat token stream; mostly for tests)."""
+        """Every token id, row after row (the flat token stream)."""
+        return self.token_ids[self._stream()]
+
+    def alone(self) -> np.ndarray:
+        """For every token of the flat stream (as ``codes``): whether it stands alone between whitespace."""
+        alone = self.token_alone if self.token_alone is not None else np.repeat(self.chunk_len == 1, self.chunk_len)
+        return alone[self._stream()]
+
+    def _stream(self) -> np.ndarray:
+        """Index into ``token_ids`` of every token of the flat stream, row after row."""
         chunk_len = self.chunk_len
         per_occ = chunk_len[self.chunk_ids]
         occ_end = np.cumsum(per_occ)
         total = int(occ_end[-1]) if len(occ_end) else 0
-        src = np.repeat(self.token_ptr[self.chunk_ids] - (occ_end - per_occ), per_occ) + np.arange(total)
-        return self.token_ids[src]
+        return np.repeat(self.token_ptr[self.chunk_ids] - (occ_end - per_occ), per_occ) + np.arange(total)
 
 
 def chunk_texts(texts) -> Chunked | None:
@@ -220,14 +230,17 @@ def chunk_texts(texts) -> Chunked | None:
         chunk_ids = np.delete(chunk_ids, drop_at)
         offsets = offsets - np.searchsorted(drop_at, offsets)
     chunk_ids = chunk_ids.astype(np.int32, copy=False)
+    pseudo_alone: dict[int, list[bool]] = {}  # routed rows' pseudo-chunks: which tokens stand alone
     if slow_rows.size:
         rows, pseudo = [], []
         for row in slow_rows.tolist():
-            toks = TOKEN_RE.findall(text_of(row))
-            if toks:
+            text = text_of(row)
+            spans = [(m.start(), m.end(), m.group(0)) for m in TOKEN_RE.finditer(text)]
+            if spans:
                 rows.append(row)
                 pseudo.append(len(chunk_tokens))
-                chunk_tokens.append(toks)
+                pseudo_alone[len(chunk_tokens)] = alone_flags(text, spans)
+                chunk_tokens.append([tok for _, _, tok in spans])
         counts = np.diff(offsets)
         chunk_ids = np.insert(chunk_ids, offsets[rows], np.asarray(pseudo, dtype=np.int32))
         counts[rows] += 1
@@ -249,4 +262,13 @@ def chunk_texts(texts) -> Chunked | None:
     token_ids = np.fromiter((ids[t] for toks in chunk_tokens for t in toks), dtype=np.int32,
                             count=int(token_len.sum()))
     token_ptr = np.concatenate([[0], np.cumsum(token_len)])
-    return Chunked(chunk_ids, offsets, token_ptr, token_ids, list(ids))
+    token_alone = np.repeat(token_len == 1, token_len)
+    for c, flags in pseudo_alone.items():
+        token_alone[token_ptr[c]:token_ptr[c + 1]] = flags
+    return Chunked(chunk_ids, offsets, token_ptr, token_ids, list(ids), token_alone)
+
+
+def alone_flags(text: str, spans: list[tuple[int, int, str]]) -> list[bool]:
+    """For each ``(start, end, token)`` of ``text``: whether whitespace or the text's edge lies on both sides."""
+    n = len(text)
+    return [(s == 0 or text[s - 1].isspace()) and (e == n or text[e].isspace()) for s, e, _ in spans]

@@ -13,8 +13,15 @@ A word that belongs where it stands forms frequent bigrams with its neighbours (
 common); a colour planted in "the film red is" forms ``film red`` and ``red is``, rarer than chance, while
 ``film is`` is common. Measured on the benchmark data (``python -m bench.detection``; ``docs/scan.md``) about
 a third to a half of planted occurrences read as inserted against 1-5% of natural ones; where the left-right
-pair is itself rare (long, varied reviews) a planted token is missed. Tokens are compared as the scanner's
-lowercased token features.
+pair is itself rare (long, varied reviews) a planted token is missed.
+
+A second rule reads the spacing. SSTI plants whole, space-separated tokens, while writers glue punctuation to
+the word before it ("great!"). So an occurrence of a *mark* (a token without letters, digits or ``_``: ``!``,
+``?!``, an emoji) also reads as inserted when it stands alone between whitespace (or the row's edge) although
+most of that mark's occurrences in the corpus are glued to a neighbour. In text that spaces all punctuation
+(tokenised corpora such as SST-2) no mark is mostly glued and the rule never fires.
+
+Tokens are compared as the scanner's lowercased token features.
 """
 
 from __future__ import annotations
@@ -22,9 +29,11 @@ from __future__ import annotations
 import numpy as np
 
 
-def inserted_mask(ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+def inserted_mask(ids: np.ndarray, lengths: np.ndarray, alone: np.ndarray | None = None,
+                  marks: np.ndarray | None = None) -> np.ndarray:
     """For every token of the flat stream ``ids`` (rows of ``lengths`` tokens each, ids ``>= 0``), whether that
-    occurrence reads as inserted (see the module docstring)."""
+    occurrence reads as inserted (see the module docstring). The spacing rule needs ``alone`` (per token: it
+    stands alone between whitespace) and ``marks`` (per id: the token is a mark)."""
     ids = np.asarray(ids, dtype=np.int64)
     lengths = np.asarray(lengths, dtype=np.int64)
     total = len(ids)
@@ -60,6 +69,24 @@ def inserted_mask(ids: np.ndarray, lengths: np.ndarray) -> np.ndarray:
     n_bigrams = float(len(table) and counts.sum())
     expected_lt = unigram[left] * unigram[ids] / n_bigrams
     expected_tr = unigram[ids] * unigram[right] / n_bigrams
-    return ((count(left * base + right) >= 1)
-            & (count(key_lt) <= np.maximum(1.0, expected_lt))
-            & (count(key_tr) <= np.maximum(1.0, expected_tr)))
+    by_bigrams = ((count(left * base + right) >= 1)
+                  & (count(key_lt) <= np.maximum(1.0, expected_lt))
+                  & (count(key_tr) <= np.maximum(1.0, expected_tr)))
+    if alone is None or marks is None:
+        return by_bigrams
+    return by_bigrams | detached_mask(ids, np.asarray(alone, dtype=bool), np.asarray(marks, dtype=bool))
+
+
+def detached_mask(ids: np.ndarray, alone: np.ndarray, marks: np.ndarray) -> np.ndarray:
+    """The spacing rule: occurrences of a mark that stand alone while most of that mark's occurrences are glued."""
+    size = max(int(ids.max(initial=-1)) + 1, len(marks))
+    total = np.bincount(ids, minlength=size)
+    spaced = np.bincount(ids[alone], minlength=size)
+    glued_mostly = np.zeros(size, dtype=bool)
+    glued_mostly[:len(marks)] = marks & (2 * spaced[:len(marks)] < total[:len(marks)])
+    return alone & glued_mostly[ids]
+
+
+def is_mark(token: str) -> bool:
+    """A token without letters, digits or ``_`` (punctuation, symbols, emoji)."""
+    return bool(token) and not any(ch.isalnum() or ch == "_" for ch in token)

@@ -7,8 +7,9 @@ the p-values are corrected over all those tests (Bonferroni by default, Benjamin
 
 A *finding* is a feature whose best label has a corrected p-value below ``alpha``. Findings are ranked by
 ``score``: ``-log10(corrected p)`` (``rank_by="significance"``, the default) or excess purity (``"purity"``).
-Findings that read as inserted in at least ``inserted_share`` of their rows of that label
-(:mod:`spurlab.detect.inserted`) move first. Then the context test (:mod:`spurlab.detect.context`) runs on the
+A feature's findings (its position variants) then move together, ranked by their best ``score`` times
+``1 + inserted_boost * share``, ``share`` the share of its rows of that label where it reads as inserted
+(:mod:`spurlab.detect.inserted`). Then the context test (:mod:`spurlab.detect.context`) runs on the
 top ``context_top`` findings: those whose rows differ in content from the rest of their class (context p-value
 below ``context_alpha``) are *explained by the text* and move behind the unexplained ones, which is where a
 token planted in random rows of a class stays.
@@ -65,7 +66,7 @@ class ScanConfig:
     rank_by: Literal["purity", "significance"] = "significance"
     positional: bool = True  # also test "first token is t" / "last token is t" features
     inserted: bool = True  # also test "t occurs where it reads as inserted" features (spurlab.detect.inserted)
-    inserted_share: float = 0.35  # findings whose rows of their label read as inserted this often rank first
+    inserted_boost: float = 7.0  # ranking weight of the inserted-reading evidence (see _promote_inserted)
     z: float = 2.576  # normal quantile of the purity lower bound (two-sided 99%)
     context: bool = True  # run the context test and rank findings explained by the text last
     context_top: int = 300  # how many top findings get the context test
@@ -83,8 +84,8 @@ class ScanConfig:
             raise SpurlabError(f"unknown correction {self.correction!r} (use bonferroni or bh)")
         if self.max_examples < 0:
             raise SpurlabError("max examples must be >= 0")
-        if not (0.0 < float(self.inserted_share) <= 1.0):
-            raise SpurlabError(f"inserted share must be in (0, 1], got {self.inserted_share}")
+        if not float(self.inserted_boost) >= 0.0:
+            raise SpurlabError(f"inserted boost must be >= 0, got {self.inserted_boost}")
         if self.context_top < 0 or self.context_permutations < 1 or self.context_max_rows < 10:
             raise SpurlabError("context test: top must be >= 0, permutations >= 1 and max rows >= 10")
         if not (0.0 < float(self.context_alpha) < 1.0):
@@ -122,8 +123,8 @@ class Finding:
     context_p: float | None = None  # context test p-value (None: not tested); small = explained by the text
     context_z: float | None = None  # its statistic in null standard deviations above the null mean
     explained_by_text: bool | None = None  # context_p < context_alpha
-    # share of the feature's rows of that label where an occurrence reads as inserted (1 for position "inserted";
-    # None without the inserted features or for subwords)
+    # share of the feature's rows of that label (anywhere) where an occurrence of it reads as inserted; the same
+    # for all its position variants; None without the inserted features or for subwords
     inserted_share: float | None = None
     examples: list[int] = field(default_factory=list)  # row indices with the feature and that label
 
@@ -328,7 +329,7 @@ def _report(dataset: TextDataset, c: FeatureCounts, config: ScanConfig,
         finding.score_rank = rank
     feat_cols = feats.tolist()
     if config.inserted and findings:
-        findings, feat_cols = _promote_inserted(findings, feat_cols, c, config.inserted_share)
+        findings, feat_cols = _promote_inserted(findings, feat_cols, c, config.inserted_boost, config.z)
     if config.context and findings:
         findings, feat_cols = _rank_by_context(findings, feat_cols, c, label_ids, config)
     _add_examples(findings, feat_cols, c, label_ids, config.max_examples)
@@ -365,34 +366,44 @@ def _report(dataset: TextDataset, c: FeatureCounts, config: ScanConfig,
     return ScanReport(findings, _clean(summary), cfg, entropies, flagged_entropies)
 
 
-def _promote_inserted(findings: list[Finding], cols: list[int], c: FeatureCounts, threshold: float
+def _promote_inserted(findings: list[Finding], cols: list[int], c: FeatureCounts, boost: float, z: float
                       ) -> tuple[list[Finding], list[int]]:
-    """Set ``inserted_share``; features with a variant at or above ``threshold`` move first (all their variants,
-    together), the others keep their order behind them.
+    """Set ``inserted_share`` and reorder: a feature's findings (its position variants) move together, "anywhere"
+    first, ranked by their best ``score * (1 + boost * evidence)``.
 
-    A planted token reads as inserted in most of its rows (30-100% in the detection benchmark), a word that
-    belongs to its sentences in few (at most 27% there), so this puts planted tokens ahead of strong but
-    natural words."""
-    offset = (c.word_offsets or {}).get("inserted")
-    if offset is None:
+    ``evidence`` is how far the feature reads as inserted more often than the corpus' words do: the Wilson lower
+    bound (``z``) of its inserted share among its rows of the finding's label, minus the share of all word
+    occurrences (row-feature pairs) that read as inserted, over one minus that base rate; 0 if negative. A
+    planted token reads as inserted in many of its rows (up to 96% in the detection benchmark), a word that
+    belongs to its sentences about as often as any word, so among findings of similar significance planted
+    tokens come first, while a far more significant finding keeps its place; the lower bound keeps a rare word
+    that reads as inserted in 4 of its 15 rows by chance from jumping ahead."""
+    offsets = c.word_offsets or {}
+    if "inserted" not in offsets or "any" not in offsets or c.word_map is None:
         return findings, cols
+    size = c.word_map.shape[1]
+    words = [i for i in range(size) if c.kinds[offsets["any"] + i] == "token"]
+    seen = float(c.doc_freq[[offsets["any"] + i for i in words]].sum()) if words else 0.0
+    base = float(c.doc_freq[[offsets["inserted"] + i for i in words]].sum()) / seen if seen else 0.0
+    evidence: dict[tuple[str, str], float] = {}
     for finding, col in zip(findings, cols, strict=True):
         local = c.word_feature(col)
         if local is None:
             continue
-        own = int(c.doc_freq[col, finding.label_id])
-        finding.inserted_share = float(c.doc_freq[offset + local, finding.label_id] / own) if own else 0.0
-    # a feature with any variant at or above the threshold moves first with all its variants, "anywhere" first:
-    # that is what sanitizing should remove
-    lead: dict[tuple[str, str], int] = {}
-    for i, f in enumerate(findings):
-        if (f.inserted_share or 0.0) >= threshold:
-            lead.setdefault((f.kind, f.feature), i)
-    promoted = [(f.kind, f.feature) in lead for f in findings]
+        anywhere = int(c.doc_freq[offsets["any"] + local, finding.label_id])
+        inserted = int(c.doc_freq[offsets["inserted"] + local, finding.label_id])
+        finding.inserted_share = inserted / anywhere if anywhere else 0.0
+        lower = float(wilson_lower(np.array(inserted), np.array(anywhere), z)) if anywhere else 0.0
+        key = (finding.kind, finding.feature)
+        evidence[key] = max(evidence.get(key, 0.0), max(0.0, lower - base) / max(1.0 - base, 1e-12))
+    best: dict[tuple[str, str], float] = {}
+    for f in findings:
+        key = (f.kind, f.feature)
+        best[key] = max(best.get(key, -math.inf), f.score * (1.0 + boost * evidence.get(key, 0.0)))
     variant = {"any": 0, "start": 1, "end": 2, "inserted": 3}
     order = sorted(range(len(findings)), key=lambda i: (
-        (0, lead[(findings[i].kind, findings[i].feature)], variant.get(findings[i].position, 4)) if promoted[i]
-        else (1, i, 0)))
+        -best[(findings[i].kind, findings[i].feature)], findings[i].feature, findings[i].kind,
+        variant.get(findings[i].position, 4), i))
     return [findings[i] for i in order], [cols[i] for i in order]
 
 

@@ -21,9 +21,9 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from spurlab.detect.fasttok import chunk_texts
-from spurlab.detect.inserted import inserted_mask
-from spurlab.detect.shapes import normalize_token, shapes_of, tokenize_corpus
+from spurlab.detect.fasttok import alone_flags, chunk_texts
+from spurlab.detect.inserted import inserted_mask, is_mark
+from spurlab.detect.shapes import normalize_token, shapes_of, token_spans
 
 LN10 = math.log(10.0)
 
@@ -43,6 +43,7 @@ class Encoded:
     lengths: np.ndarray  # tokens per row
     chunks: sparse.csr_matrix | None = None
     codes: np.ndarray | None = None  # every token's vocab id, row after row
+    alone: np.ndarray | None = None  # per token of ``codes``: whitespace or the row's edge on both sides
 
 
 @dataclass
@@ -220,14 +221,24 @@ def encode_words(texts: Sequence[str]) -> Encoded:
         texts = list(texts)
     chunked = chunk_texts(texts)
     if chunked is None:  # pragma: no cover - only without pyarrow or with an odd Arrow whitespace set
-        return encode(tokenize_corpus(texts if isinstance(texts, list) else texts.to_pylist()))
-    codes = chunked.codes()  # before token_matrix(): its sum_duplicates sorts token_ids within chunks in place
+        return encode_words_reference(texts if isinstance(texts, list) else texts.to_pylist())
+    # both before token_matrix(): its sum_duplicates sorts token_ids within chunks in place
+    codes, alone = chunked.codes(), chunked.alone()
     counts = chunked.chunk_matrix()
     lengths = chunked.lengths(counts)
     first, last = chunked.edge_tokens()
     single = first[lengths[lengths > 0] == 1]
     return Encoded(counts, chunked.vocab, first.astype(np.int64), last.astype(np.int64),
-                   single.astype(np.int64), lengths, chunks=chunked.token_matrix(), codes=codes)
+                   single.astype(np.int64), lengths, chunks=chunked.token_matrix(), codes=codes, alone=alone)
+
+
+def encode_words_reference(texts: list[str]) -> Encoded:
+    """``encode_words`` the slow, obvious way: the reference tokenizer row by row (for tests and fallback)."""
+    spans = [token_spans(text) for text in texts]
+    enc = encode([[tok for _, _, tok in row] for row in spans])
+    enc.alone = np.fromiter(chain.from_iterable(alone_flags(t, row) for t, row in zip(texts, spans, strict=True)),
+                            dtype=bool, count=int(enc.lengths.sum()))
+    return enc
 
 
 def _encoded(codes: np.ndarray, lengths: np.ndarray, vocab: list) -> Encoded:
@@ -321,10 +332,11 @@ def _inserted_part(enc: Encoded, fmap: sparse.csr_matrix, label_ids: np.ndarray,
                    lowercase: bool) -> dict:
     """Rows x features occurrences read as inserted (``spurlab.detect.inserted``), and their rows per label."""
     n = len(enc.lengths)
-    norm, _ = pd.factorize(np.asarray([normalize_token(str(v), lowercase) for v in enc.vocab], dtype=object))
+    norm, uniques = pd.factorize(np.asarray([normalize_token(str(v), lowercase) for v in enc.vocab], dtype=object))
+    marks = np.fromiter((is_mark(str(u)) for u in uniques), dtype=bool, count=len(uniques))
     codes = enc.codes if enc.codes is not None else np.zeros(0, dtype=np.int64)
-    mask = inserted_mask(np.asarray(norm, dtype=np.int64)[codes], enc.lengths) if len(codes) else \
-        np.zeros(0, dtype=bool)
+    mask = inserted_mask(np.asarray(norm, dtype=np.int64)[codes], enc.lengths, enc.alone, marks) if len(codes) \
+        else np.zeros(0, dtype=bool)
     rows = np.repeat(np.arange(n, dtype=np.int64), enc.lengths)[mask]
     occ = sparse.csr_matrix((np.ones(len(rows)), (rows, codes[mask])), shape=(n, fmap.shape[0]))
     z = (occ @ fmap).tocsr()
