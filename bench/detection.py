@@ -330,16 +330,18 @@ def markdown(result: dict[str, Any]) -> str:
     lines = ["# Detection benchmark (`python -m bench.detection`)", ""]
     lines.append(f"Run: {result['meta']['mode']}; datasets: {', '.join(result['meta']['datasets'])}; "
                  f"target class = each dataset's first label; one planted item per poisoned row; default "
-                 f"threshold (Bonferroni-corrected binomial p < 0.01, support >= 10); ranked by significance, findings "
-                 f"reading as inserted (in >= 35% of their rows) first, explained by their rows' text (context test on "
-                 f"the top 300) last; {len(grid)} scans in "
+                 f"threshold (Bonferroni-corrected binomial p < 0.01, support >= 10); ranked by significance weighted "
+                 f"by how far the feature reads as inserted more often than the corpus' words (`inserted_boost`), "
+                 f"findings explained by their rows' text (context test on the top 300) last; {len(grid)} scans in "
                  f"{result['meta']['grid_s']:.0f} s.")
     lines += ["", "## Recall@1 / recall@5 of the planted token or its shape, per source (proportion >= 5%)", "",
               "A hit is a top finding equal to a planted token or one of its shapes (`<DATE>`, `<COUNTRY>`, "
               "`<HTML>`, ..., including capitalisation shapes such as `<CASE:Xxxx>` in lowercased SST-2), "
-              "anywhere in the row, as the row's first/last token, or where it reads as inserted. *Before*: the "
-              "same scans without the inserted-occurrence features and ranking (`ScanConfig(inserted=False)`, "
-              "the previous release; the ablation).", ""]
+              "anywhere in the row, as the row's first/last token, or where it reads as inserted. *Before*: "
+              + ("the same scans in the previous release's results (its own ranking: findings reading as inserted "
+                 "in >= 35% of their rows first, no spacing rule)." if result["meta"].get("before_from") else
+                 "the same scans without the inserted-occurrence features and ranking "
+                 "(`ScanConfig(inserted=False)`; the ablation)."), ""]
     locs = result["meta"]["locations"]
     lines.append("| source | " + " | ".join(f"{loc} @1 | {loc} @5" for loc in locs)
                  + " | all @1 | all @5 | all @1 before |")
@@ -478,6 +480,9 @@ def merge(paths: list[Path], out: Path, before_from: Path | None = None) -> None
     result["meta"]["merged_from"] = len(parts)
     if before_from is not None:  # the earlier release's own results are the ablation's
         earlier = json.loads(before_from.read_text())
+        for key in ("cleanlab", "speed"):  # neither depends on the ranking: kept unless re-run
+            if key not in result and key in earlier:
+                result[key] = earlier[key]
         key = ("dataset", "source", "location", "proportion")
         old = {tuple(r[k] for k in key): r for r in earlier["grid"]}
         for row in result["grid"]:
@@ -498,7 +503,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--speed-rows", type=int, default=1_000_000)
     parser.add_argument("--no-ablation", action="store_true", help="skip the ablation scans (BEFORE)")
     parser.add_argument("--before-from", type=Path, help="with --merge: take the ablation columns from an "
-                        "earlier detection.json of the BEFORE configuration (its default ranking)")
+                        "earlier detection.json (the previous release's ranking), and its cleanlab and speed "
+                        "sections where the merged runs have none")
     parser.add_argument("--datasets", help="comma-separated subset (e.g. movie_reviews,tweets)")
     parser.add_argument("--merge", type=Path, nargs="+", help="merge the detection.json files of runs over "
                         "disjoint --datasets into --out (no scans)")

@@ -172,6 +172,7 @@ CASES: dict[str, tuple[int, Build]] = {
     "test_size outside (0, 1)": (2, lambda c: c.run("data.test_size=1.5")),
     "missing tokens file": (2, lambda c: ["inject", c.csv, "--tokens-file", str(c.inp / "none.txt"), "--out", c.out]),
     "scan alpha out of range": (2, lambda c: ["scan", c.csv, "--alpha", "2", "--out", c.out]),
+    "scan negative inserted boost": (2, lambda c: ["scan", c.csv, "--inserted-boost", "-1", "--out", c.out]),
     "malformed findings file": (2, lambda c: ["sanitize", c.csv, "--findings", c.file("f.json", "{not json"),
                                               "--out", c.out]),
     # -- configs

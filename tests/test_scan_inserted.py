@@ -3,8 +3,11 @@ and sanitize removing only the inserted occurrences."""
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
+import pytest
 
 from spurlab.data.dataset import TextDataset
 from spurlab.defend import sanitize
@@ -179,3 +182,46 @@ def test_cli_reports_inserted_findings_and_can_turn_them_off(tmp_path, capsys) -
     code, _, _ = run_cli(["scan", str(data), "--no-inserted", "--out", str(tmp_path / "off")], capsys)
     found = json.loads((tmp_path / "off" / "findings.json").read_text())["findings"]
     assert code == 0 and all(f["position"] != "inserted" and f["inserted_share"] is None for f in found)
+
+
+def test_order_keeps_variants_together_within_a_class_only() -> None:
+    from spurlab.detect.scanner import _order
+
+    found = [Finding(feature="car", kind="token", position="any", score=100.0),
+             Finding(feature="car", kind="token", position="end", score=2.0),
+             Finding(feature="<DATE>", kind="shape", position="any", score=50.0),
+             Finding(feature="<DATE>", kind="shape", position="start", score=60.0)]
+    weights = [f.score for f in found]
+    # one class: the "car" group leads with its best weight, "any" before "end"
+    assert _order(found, weights, [()] * 4, grouped=True) == [0, 1, 2, 3]
+    # "car" anywhere explained by the text: its weak "end" variant ranks by its own weight among the unexplained
+    classes = [(False, True), (False, False), (False, False), (False, False)]
+    assert _order(found, weights, classes, grouped=True) == [2, 3, 1, 0]
+    assert _order(found, weights, classes, grouped=False) == [3, 2, 1, 0]
+    # the inserted evidence multiplies the score: a weaker but inserted-reading feature can lead
+    assert _order(found, [100.0, 2.0, 50.0 * 3, 60.0 * 3], [()] * 4, grouped=True) == [2, 3, 0, 1]
+
+
+def _wilson_lower(k: float, n: float, z: float = 2.576) -> float:
+    p = k / n
+    return (p + z * z / (2 * n) - z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n))) / (1 + z * z / n)
+
+
+def test_planting_evidence_by_hand() -> None:
+    from spurlab.detect.scanner import planting_evidence
+
+    # "!" in movie reviews with 50 planted at random in "neg": rows anywhere 417 / 279, read as inserted 51 / 9
+    anywhere, inserted = np.array([417, 279]), np.array([51, 9])
+    share = (_wilson_lower(51, 417) - 0.03) / 0.97
+    q = (417 - 51) / (417 - 51 + 279 - 9)  # "neg" share of the rows where "!" never reads as inserted
+    skew = (_wilson_lower(51, 60) - q) / (1 - q)
+    assert skew > share > 0
+    assert planting_evidence(anywhere, inserted, 0, 0.03, 2.576) == pytest.approx(skew, rel=1e-12)
+    assert round(skew, 3) == 0.287  # lb(51 / 60) = 0.697, q = 366 / 636 = 0.575
+    # a date found only where it was planted: no other rows, so the share decides
+    got = planting_evidence(np.array([16, 1, 0]), np.array([8, 0, 0]), 0, 0.03, 2.576)
+    assert got == pytest.approx((_wilson_lower(8, 16) - 0.03) / 0.97, rel=1e-12)
+    # a natural word: reads as inserted as often as the corpus' words, in every label alike -> no evidence
+    assert planting_evidence(np.array([300, 100]), np.array([9, 3]), 0, 0.03, 2.576) == 0.0
+    # the other label of the same counts gets none either
+    assert planting_evidence(anywhere, inserted, 1, 0.03, 2.576) == 0.0

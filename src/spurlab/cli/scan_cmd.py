@@ -100,6 +100,8 @@ def scan_command(
     no_context: bool = typer.Option(False, "--no-context", help="Skip the context test (rank by score alone)."),
     no_inserted: bool = typer.Option(False, "--no-inserted", help="No inserted-occurrence features or ranking."),
     context_top: int = typer.Option(300, "--context-top", help="How many top findings get the context test."),
+    inserted_boost: float = typer.Option(7.0, "--inserted-boost", help="Ranking weight of reading as inserted "
+                                         "more often than the corpus' words (0: rank by score alone)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Redo even when --out already holds these "
                                    "findings, or replace the findings of other inputs."),
     text_col: TextColOption = None,
@@ -116,7 +118,7 @@ def scan_command(
     config = ScanConfig(alpha=alpha, min_support=min_support, correction=correction,  # type: ignore[arg-type]
                         lowercase=not case_sensitive, shapes=not no_shapes, tokenizer=tokenizer,
                         rank_by=rank_by, context=not no_context, inserted=not no_inserted,  # type: ignore[arg-type]
-                        context_top=context_top)
+                        context_top=context_top, inserted_boost=inserted_boost)
     config.validate()
     from spurlab.data.loaders import load_table
 

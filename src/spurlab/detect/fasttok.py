@@ -167,8 +167,13 @@ class Chunked:
 
     def alone(self) -> np.ndarray:
         """For every token of the flat stream (as ``codes``): whether it stands alone between whitespace."""
+        return self.codes_and_alone()[1]
+
+    def codes_and_alone(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(codes(), alone())`` with one pass over the stream."""
+        stream = self._stream()
         alone = self.token_alone if self.token_alone is not None else np.repeat(self.chunk_len == 1, self.chunk_len)
-        return alone[self._stream()]
+        return self.token_ids[stream], alone[stream]
 
     def _stream(self) -> np.ndarray:
         """Index into ``token_ids`` of every token of the flat stream, row after row."""

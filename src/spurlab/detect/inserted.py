@@ -27,6 +27,7 @@ Tokens are compared as the scanner's lowercased token features.
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 
 
 def inserted_mask(ids: np.ndarray, lengths: np.ndarray, alone: np.ndarray | None = None,
@@ -56,22 +57,27 @@ def inserted_mask(ids: np.ndarray, lengths: np.ndarray, alone: np.ndarray | None
     right[is_last] = eos
     key_lt = left * base + ids
     key_tr = ids * base + right
-    # every bigram of the rows with <s> and </s> added, once: (left, token) for each token, then (last, </s>)
-    table, counts = np.unique(np.concatenate([key_lt, key_tr[is_last]]), return_counts=True)
-
-    def count(keys: np.ndarray) -> np.ndarray:
-        at = np.minimum(np.searchsorted(table, keys), len(table) - 1)
-        return np.where(table[at] == keys, counts[at], 0)
+    # every bigram of the rows with <s> and </s> added, once: (left, token) for each token, then (last, </s>);
+    # hashed (pandas) rather than sorted, and (token, right) of a non-last token is (left, token) of the next one
+    codes, table = pd.factorize(np.concatenate([key_lt, key_tr[is_last]]))
+    counts = np.bincount(codes)
+    per_key = counts[codes]
+    count_lt = per_key[:total]
+    count_tr = np.empty(total, dtype=counts.dtype)
+    count_tr[:-1] = count_lt[1:]
+    count_tr[is_last] = per_key[total:]
+    pair = pd.Index(table).get_indexer(left * base + right)
+    count_lr = np.where(pair >= 0, counts[pair], 0)
 
     n_rows = int(nonempty.sum())
     unigram = np.bincount(ids, minlength=base).astype(np.float64)
     unigram[bos] = unigram[eos] = n_rows
-    n_bigrams = float(len(table) and counts.sum())
+    n_bigrams = float(len(codes))
     expected_lt = unigram[left] * unigram[ids] / n_bigrams
     expected_tr = unigram[ids] * unigram[right] / n_bigrams
-    by_bigrams = ((count(left * base + right) >= 1)
-                  & (count(key_lt) <= np.maximum(1.0, expected_lt))
-                  & (count(key_tr) <= np.maximum(1.0, expected_tr)))
+    by_bigrams = ((count_lr >= 1)
+                  & (count_lt <= np.maximum(1.0, expected_lt))
+                  & (count_tr <= np.maximum(1.0, expected_tr)))
     if alone is None or marks is None:
         return by_bigrams
     return by_bigrams | detached_mask(ids, np.asarray(alone, dtype=bool), np.asarray(marks, dtype=bool))

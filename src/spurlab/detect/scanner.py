@@ -7,12 +7,13 @@ the p-values are corrected over all those tests (Bonferroni by default, Benjamin
 
 A *finding* is a feature whose best label has a corrected p-value below ``alpha``. Findings are ranked by
 ``score``: ``-log10(corrected p)`` (``rank_by="significance"``, the default) or excess purity (``"purity"``).
-A feature's findings (its position variants) then move together, ranked by their best ``score`` times
-``1 + inserted_boost * share``, ``share`` the share of its rows of that label where it reads as inserted
-(:mod:`spurlab.detect.inserted`). Then the context test (:mod:`spurlab.detect.context`) runs on the
-top ``context_top`` findings: those whose rows differ in content from the rest of their class (context p-value
-below ``context_alpha``) are *explained by the text* and move behind the unexplained ones, which is where a
-token planted in random rows of a class stays.
+Each finding's ``score`` is then weighted by ``1 + inserted_boost * evidence``, ``evidence`` how far its feature
+reads as inserted (:mod:`spurlab.detect.inserted`) more often than the corpus' words do, and a feature's findings
+(its position variants) move together, ranked by their best weight. Then the context test
+(:mod:`spurlab.detect.context`) runs on the top ``context_top`` findings: those whose rows differ in content from
+the rest of their class (context p-value below ``context_alpha``) are *explained by the text* and move behind
+the unexplained ones, which is where a token planted in random rows of a class stays; the unexplained ones are
+ranked again by their own weights, so an explained variant does not carry its feature's other variants up.
 """
 
 from __future__ import annotations
@@ -66,7 +67,7 @@ class ScanConfig:
     rank_by: Literal["purity", "significance"] = "significance"
     positional: bool = True  # also test "first token is t" / "last token is t" features
     inserted: bool = True  # also test "t occurs where it reads as inserted" features (spurlab.detect.inserted)
-    inserted_boost: float = 7.0  # ranking weight of the inserted-reading evidence (see _promote_inserted)
+    inserted_boost: float = 7.0  # ranking weight of the inserted-reading evidence (see _inserted_weights)
     z: float = 2.576  # normal quantile of the purity lower bound (two-sided 99%)
     context: bool = True  # run the context test and rank findings explained by the text last
     context_top: int = 300  # how many top findings get the context test
@@ -328,10 +329,8 @@ def _report(dataset: TextDataset, c: FeatureCounts, config: ScanConfig,
     for rank, finding in enumerate(findings, start=1):
         finding.score_rank = rank
     feat_cols = feats.tolist()
-    if config.inserted and findings:
-        findings, feat_cols = _promote_inserted(findings, feat_cols, c, config.inserted_boost, config.z)
-    if config.context and findings:
-        findings, feat_cols = _rank_by_context(findings, feat_cols, c, label_ids, config)
+    if findings:
+        findings, feat_cols = _rank(findings, feat_cols, c, label_ids, config)
     _add_examples(findings, feat_cols, c, label_ids, config.max_examples)
     token_cols = np.array([k != "shape" and w == "any" for k, w in zip(c.kinds, c.positions, strict=True)],
                           dtype=bool)
@@ -366,21 +365,19 @@ def _report(dataset: TextDataset, c: FeatureCounts, config: ScanConfig,
     return ScanReport(findings, _clean(summary), cfg, entropies, flagged_entropies)
 
 
-def _promote_inserted(findings: list[Finding], cols: list[int], c: FeatureCounts, boost: float, z: float
-                      ) -> tuple[list[Finding], list[int]]:
-    """Set ``inserted_share`` and reorder: a feature's findings (its position variants) move together, "anywhere"
-    first, ranked by their best ``score * (1 + boost * evidence)``.
+def _inserted_weights(findings: list[Finding], cols: list[int], c: FeatureCounts, boost: float, z: float
+                      ) -> list[float]:
+    """Set every finding's ``inserted_share`` and return its ranking weight ``score * (1 + boost * evidence)``.
 
-    ``evidence`` is how far the feature reads as inserted more often than the corpus' words do: the Wilson lower
-    bound (``z``) of its inserted share among its rows of the finding's label, minus the share of all word
-    occurrences (row-feature pairs) that read as inserted, over one minus that base rate; 0 if negative. A
-    planted token reads as inserted in many of its rows (up to 96% in the detection benchmark), a word that
-    belongs to its sentences about as often as any word, so among findings of similar significance planted
-    tokens come first, while a far more significant finding keeps its place; the lower bound keeps a rare word
-    that reads as inserted in 4 of its 15 rows by chance from jumping ahead."""
+    ``evidence`` is :func:`planting_evidence` with ``base`` the share of all word-row pairs that read as inserted;
+    the largest over the feature's position variants. A planted token reads as inserted in many of its rows (up to
+    96% in the detection benchmark), a word that belongs to its sentences about as often as any word, so among
+    findings of similar significance planted tokens come first, while a far more significant finding keeps its
+    place; the lower bound keeps a rare word that reads as inserted in 4 of its 15 rows by chance from jumping
+    ahead."""
     offsets = c.word_offsets or {}
     if "inserted" not in offsets or "any" not in offsets or c.word_map is None:
-        return findings, cols
+        return [f.score for f in findings]
     size = c.word_map.shape[1]
     words = [i for i in range(size) if c.kinds[offsets["any"] + i] == "token"]
     seen = float(c.doc_freq[[offsets["any"] + i for i in words]].sum()) if words else 0.0
@@ -390,26 +387,71 @@ def _promote_inserted(findings: list[Finding], cols: list[int], c: FeatureCounts
         local = c.word_feature(col)
         if local is None:
             continue
-        anywhere = int(c.doc_freq[offsets["any"] + local, finding.label_id])
-        inserted = int(c.doc_freq[offsets["inserted"] + local, finding.label_id])
-        finding.inserted_share = inserted / anywhere if anywhere else 0.0
-        lower = float(wilson_lower(np.array(inserted), np.array(anywhere), z)) if anywhere else 0.0
+        anywhere = c.doc_freq[offsets["any"] + local]
+        inserted = c.doc_freq[offsets["inserted"] + local]
+        y = finding.label_id
+        finding.inserted_share = float(inserted[y] / anywhere[y]) if anywhere[y] else 0.0
         key = (finding.kind, finding.feature)
-        evidence[key] = max(evidence.get(key, 0.0), max(0.0, lower - base) / max(1.0 - base, 1e-12))
-    best: dict[tuple[str, str], float] = {}
-    for f in findings:
-        key = (f.kind, f.feature)
-        best[key] = max(best.get(key, -math.inf), f.score * (1.0 + boost * evidence.get(key, 0.0)))
-    variant = {"any": 0, "start": 1, "end": 2, "inserted": 3}
-    order = sorted(range(len(findings)), key=lambda i: (
-        -best[(findings[i].kind, findings[i].feature)], findings[i].feature, findings[i].kind,
-        variant.get(findings[i].position, 4), i))
-    return [findings[i] for i in order], [cols[i] for i in order]
+        evidence[key] = max(evidence.get(key, 0.0), planting_evidence(anywhere, inserted, y, base, z))
+    return [f.score * (1.0 + boost * evidence.get((f.kind, f.feature), 0.0)) for f in findings]
 
 
-def _rank_by_context(findings: list[Finding], cols: list[int], c: FeatureCounts, label_ids: np.ndarray,
-                     config: ScanConfig) -> tuple[list[Finding], list[int]]:
-    """Context-test the top findings; order: tested and not explained, tested and explained, the rest."""
+def planting_evidence(anywhere: np.ndarray, inserted: np.ndarray, label: int, base: float, z: float) -> float:
+    """How strongly a feature's occurrences that read as inserted point to planting in ``label``, in [0, 1].
+
+    ``anywhere[y]`` / ``inserted[y]``: rows of label ``y`` with the feature anywhere / with an occurrence that reads
+    as inserted. The larger of two excesses, each measured with the Wilson lower bound ``lb`` (``z``) of a share:
+
+    * *share*: the label's rows read as inserted more often than the corpus' words do (``base``):
+      ``(lb(inserted[label] / anywhere[label]) - base) / (1 - base)``. Catches a token found almost only where it
+      was planted (a date in financial news).
+    * *label skew*: the label is more frequent among the feature's inserted rows than among its other rows:
+      ``(lb(inserted[label] / sum(inserted)) - q) / (1 - q)`` with ``q`` the label's share of the rows where the
+      feature occurs but never reads as inserted. Without planting, whether an occurrence reads as inserted
+      does not depend on the row's label; planting in one class adds inserted occurrences there only. Catches a
+      token that also occurs naturally in every class (``!`` in movie reviews).
+    """
+    def excess(k: float, n: float, floor: float) -> float:
+        if n <= 0 or floor >= 1.0:
+            return 0.0
+        return max(0.0, float(wilson_lower(np.array(k), np.array(n), z)) - floor) / (1.0 - floor)
+
+    share = excess(inserted[label], anywhere[label], base)
+    plain = np.maximum(np.asarray(anywhere, dtype=float) - inserted, 0.0)
+    skew = excess(inserted[label], inserted.sum(), plain[label] / plain.sum()) if plain.sum() > 0 else 0.0
+    return max(share, skew)
+
+
+_VARIANT_ORDER = {"any": 0, "start": 1, "end": 2, "inserted": 3}
+
+
+def _order(findings: list[Finding], weights: list[float], classes: list[tuple], grouped: bool) -> list[int]:
+    """Indices of ``findings`` sorted by class (``classes[i]``, ascending), then by weight. With ``grouped``, a
+    feature's findings of one class (its position variants) stay together, "anywhere" first, the group ranked by
+    its best weight in that class: that is what sanitizing should remove."""
+    if not grouped:
+        return sorted(range(len(findings)), key=lambda i: (classes[i], -weights[i], i))
+    best: dict[tuple, float] = {}
+    for i, f in enumerate(findings):
+        key = (classes[i], f.kind, f.feature)
+        best[key] = max(best.get(key, -math.inf), weights[i])
+    return sorted(range(len(findings)), key=lambda i: (
+        classes[i], -best[(classes[i], findings[i].kind, findings[i].feature)], findings[i].feature,
+        findings[i].kind, _VARIANT_ORDER.get(findings[i].position, 4), i))
+
+
+def _rank(findings: list[Finding], cols: list[int], c: FeatureCounts, label_ids: np.ndarray, config: ScanConfig
+          ) -> tuple[list[Finding], list[int]]:
+    """The final order: by weight (inserted evidence, if on), then the context test on the top findings moves
+    the explained ones behind the rest. Order: tested and not explained, tested and explained, untested; within
+    each, by weight, a feature's variants together (with the inserted features)."""
+    grouped = config.inserted
+    weights = _inserted_weights(findings, cols, c, config.inserted_boost, config.z) if grouped \
+        else [f.score for f in findings]
+    order = _order(findings, weights, [()] * len(findings), grouped)
+    findings, cols, weights = [findings[i] for i in order], [cols[i] for i in order], [weights[i] for i in order]
+    if not config.context:
+        return findings, cols
     top = min(config.context_top, len(findings))
     results = context_tests(c, cols[:top], [f.label_id for f in findings[:top]], label_ids,
                             permutations=config.context_permutations, max_rows=config.context_max_rows,
@@ -418,7 +460,8 @@ def _rank_by_context(findings: list[Finding], cols: list[int], c: FeatureCounts,
         if result is not None:
             finding.context_p, finding.context_z = result.p_value, result.z
             finding.explained_by_text = result.p_value < config.context_alpha
-    order = sorted(range(len(findings)), key=lambda i: (i >= top, bool(findings[i].explained_by_text), i))
+    classes = [(i >= top, bool(f.explained_by_text)) for i, f in enumerate(findings)]
+    order = _order(findings, weights, classes, grouped)
     return [findings[i] for i in order], [cols[i] for i in order]
 
 

@@ -223,7 +223,7 @@ def encode_words(texts: Sequence[str]) -> Encoded:
     if chunked is None:  # pragma: no cover - only without pyarrow or with an odd Arrow whitespace set
         return encode_words_reference(texts if isinstance(texts, list) else texts.to_pylist())
     # both before token_matrix(): its sum_duplicates sorts token_ids within chunks in place
-    codes, alone = chunked.codes(), chunked.alone()
+    codes, alone = chunked.codes_and_alone()
     counts = chunked.chunk_matrix()
     lengths = chunked.lengths(counts)
     first, last = chunked.edge_tokens()
