@@ -138,6 +138,8 @@ def test_the_scanner_counts_inserted_rows_and_ranks_them_first() -> None:
     # the share of the label's rows with a colour anywhere where one reads as inserted
     anywhere = counts.doc_freq[col[("<COLOR>", "any")], neg]
     assert top.inserted_share == expected[neg] / anywhere and 0.2 < top.inserted_share < 0.5
+    assert top.planting_evidence is not None and top.planting_evidence > 0.3
+    assert all((f.planting_evidence is None) == (f.inserted_share is None) for f in report.findings)
     # without the inserted features the colour is drowned by its natural uses
     plain = scan(ds, ScanConfig(inserted=False))
     assert all(f.inserted_share is None for f in plain.findings)

@@ -48,13 +48,15 @@ def print_report(report: ScanReport, top: int, console: Console) -> None:
     if not report.findings:
         return
     ranked_by = "purity score" if report.config.get("rank_by") == "purity" else "significance"
+    if report.config.get("inserted", True) and report.config.get("inserted_boost", 0):
+        ranked_by = f"{ranked_by} x planting evidence"
     if report.config.get("context", True):
         ranked_by = f"unexplained first, then {ranked_by}"
     table = Table(title=f"top {min(top, len(report.findings))} findings (ranked: {ranked_by})")
     for name, justify in (("#", "right"), ("feature", "left"), ("kind, where", "left"), ("rows", "right"),
                           ("label", "left"), ("p(y|t)", "right"), ("H bits", "right"), ("PMI", "right"),
                           ("p adj", "right"), ("edge skew", "right"), ("score", "right"),
-                          ("context p", "right")):
+                          ("planting ev.", "right"), ("context p", "right")):
         table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
     for i, f in enumerate(report.findings[:top], 1):
         where = {"start": "first token", "end": "last token", "inserted": "inserted"}.get(f.position, "anywhere")
@@ -62,6 +64,7 @@ def print_report(report: ScanReport, top: int, console: Console) -> None:
                       f"{f.p_label:.3f}",
                       f"{f.entropy:.3f}", "-" if f.pmi is None else f"{f.pmi:.2f}", _fmt_p(f.log10_p_adj),
                       "-" if f.position_skew is None else f"{f.position_skew:.2f}", f"{f.score:.3f}",
+                      "-" if f.planting_evidence is None else f"{f.planting_evidence:.2f}",
                       _fmt_context(f.context_p, f.explained_by_text))
     console.print(table)
 

@@ -127,6 +127,9 @@ class Finding:
     # share of the feature's rows of that label (anywhere) where an occurrence of it reads as inserted; the same
     # for all its position variants; None without the inserted features or for subwords
     inserted_share: float | None = None
+    # how strongly the feature's inserted occurrences point to planting (planting_evidence), in [0, 1]; the
+    # ranking weight is score * (1 + inserted_boost * planting_evidence); None where inserted_share is None
+    planting_evidence: float | None = None
     examples: list[int] = field(default_factory=list)  # row indices with the feature and that label
 
     def to_dict(self) -> dict[str, Any]:
@@ -393,6 +396,9 @@ def _inserted_weights(findings: list[Finding], cols: list[int], c: FeatureCounts
         finding.inserted_share = float(inserted[y] / anywhere[y]) if anywhere[y] else 0.0
         key = (finding.kind, finding.feature)
         evidence[key] = max(evidence.get(key, 0.0), planting_evidence(anywhere, inserted, y, base, z))
+    for f in findings:
+        if f.inserted_share is not None:
+            f.planting_evidence = evidence.get((f.kind, f.feature), 0.0)
     return [f.score * (1.0 + boost * evidence.get((f.kind, f.feature), 0.0)) for f in findings]
 
 
