@@ -490,6 +490,7 @@ def merge(paths: list[Path], out: Path, before_from: Path | None = None) -> None
             if "before_rank" not in row and (prev := old.get(tuple(row[k] for k in key))) is not None:
                 row.update(before_rank=prev["rank"], before_hit1=prev["hit1"], before_hit5=prev["hit5"])
         result["meta"]["before_from"] = "the previous release's bench/results/detection.json"
+        result["meta"]["before_config"] = "the previous release's default ScanConfig() (its own ranking)"
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "detection.json", result)
     write_text(out / "detection.md", markdown(result))

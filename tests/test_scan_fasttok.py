@@ -53,7 +53,9 @@ def _reference(texts: list[str]) -> tuple[list[int], list[int], list[str], list[
 def _fast(texts) -> tuple[list[int], list[int], list[str], list[bool]]:
     chunked = fasttok.chunk_texts(texts)
     assert chunked is not None
-    return chunked.codes().tolist(), chunked.lengths().tolist(), chunked.vocab, chunked.alone().tolist()
+    codes, alone = chunked.codes_and_alone()
+    assert codes.tolist() == chunked.codes().tolist()
+    return codes.tolist(), chunked.lengths().tolist(), chunked.vocab, alone.tolist()
 
 
 @pytest.mark.parametrize("as_arrow", [False, True])

@@ -42,18 +42,18 @@ def test_spacing_rule_on_a_hand_counted_stream() -> None:
     ids = np.array([0, 1, 2] * 3 + [0, 2, 1] + [0, 1, 2])
     lengths = np.array([3, 3, 3, 3, 3])
     alone = np.array([True, False, False] * 3 + [True, True, True] + [True, True, True])
-    marks = np.array([False, False, True])
+    names = ["a", "b", "!"]
     bigram_only = inserted_mask(ids, lengths)
-    got = inserted_mask(ids, lengths, alone, marks)
+    got = inserted_mask(ids, lengths, alone, names)
     # "!" occurs 5 times, 2 of them alone: mostly glued, so both alone ones read as inserted
     assert np.flatnonzero(got).tolist() == sorted({10, 14} | set(np.flatnonzero(bigram_only).tolist()))
     assert not bigram_only[14]  # (b, !) is a frequent bigram: only the spacing gives the appended "!" away
     # in a corpus that spaces every mark (3 of 5 alone), the rule stays silent
     spaced = alone.copy()
     spaced[2] = True
-    assert inserted_mask(ids, lengths, spaced, marks).tolist() == bigram_only.tolist()
+    assert inserted_mask(ids, lengths, spaced, names).tolist() == bigram_only.tolist()
     # words never count, however they are spaced
-    assert inserted_mask(ids, lengths, alone, np.zeros(3, dtype=bool)).tolist() == bigram_only.tolist()
+    assert inserted_mask(ids, lengths, alone, ["a", "b", "c"]).tolist() == bigram_only.tolist()
 
 
 def test_a_spaced_exclamation_mark_in_glued_text_ranks_first() -> None:

@@ -22,10 +22,9 @@ import pandas as pd
 from spurlab.atomic import staged_outputs, write_json, write_text
 from spurlab.data.dataset import TextDataset
 from spurlab.defend.base import DefenseResult, register_defense
-from spurlab.detect.fasttok import alone_flags
-from spurlab.detect.inserted import inserted_mask, is_mark
+from spurlab.detect.inserted import inserted_mask
 from spurlab.detect.scanner import Finding, ScanConfig, ScanReport, scan
-from spurlab.detect.shapes import normalize_token, shapes_of, token_spans
+from spurlab.detect.shapes import alone_flags, normalize_token, shapes_of, token_spans
 from spurlab.errors import SpurlabError
 
 Mode = Literal["remove", "mask"]
@@ -128,10 +127,9 @@ def _inserted_flags(texts: list[str], spans: list[list[tuple[int, int, str]]], l
     lengths = np.fromiter(map(len, spans), dtype=np.int64, count=len(spans))
     flat = [normalize_token(tok, lowercase) for row in spans for _, _, tok in row]
     ids, uniques = pd.factorize(np.asarray(flat, dtype=object)) if flat else (np.zeros(0, dtype=np.int64), [])
-    marks = np.fromiter((is_mark(str(u)) for u in uniques), dtype=bool, count=len(uniques))
     alone = np.fromiter((a for text, row in zip(texts, spans, strict=True) for a in alone_flags(text, row)),
                         dtype=bool, count=len(flat))
-    mask = inserted_mask(np.asarray(ids, dtype=np.int64), lengths, alone, marks).tolist()
+    mask = inserted_mask(np.asarray(ids, dtype=np.int64), lengths, alone, uniques).tolist()
     bounds = np.concatenate([[0], np.cumsum(lengths)]).tolist()
     return [mask[bounds[r]:bounds[r + 1]] for r in range(len(spans))]
 

@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 
 from spurlab.detect.lexicon import multiword_phrases
-from spurlab.detect.shapes import TOKEN_RE
+from spurlab.detect.shapes import TOKEN_RE, alone_flags
 
 # Python's case-insensitive matching also folds these onto a phrase letter; RE2's (?i) does not.
 _EXTRA_FOLDS = {"i": "\u0130\u0131"}
@@ -120,7 +120,7 @@ class Chunked:
     token_ptr: np.ndarray
     token_ids: np.ndarray
     vocab: list[str]
-    token_alone: np.ndarray | None = None
+    token_alone: np.ndarray
 
     @property
     def n_chunks(self) -> int:
@@ -165,15 +165,10 @@ class Chunked:
         """Every token id, row after row (the flat token stream)."""
         return self.token_ids[self._stream()]
 
-    def alone(self) -> np.ndarray:
-        """For every token of the flat stream (as ``codes``): whether it stands alone between whitespace."""
-        return self.codes_and_alone()[1]
-
     def codes_and_alone(self) -> tuple[np.ndarray, np.ndarray]:
-        """``(codes(), alone())`` with one pass over the stream."""
+        """``codes()`` and, for every token of that stream, whether it stands alone between whitespace."""
         stream = self._stream()
-        alone = self.token_alone if self.token_alone is not None else np.repeat(self.chunk_len == 1, self.chunk_len)
-        return self.token_ids[stream], alone[stream]
+        return self.token_ids[stream], self.token_alone[stream]
 
     def _stream(self) -> np.ndarray:
         """Index into ``token_ids`` of every token of the flat stream, row after row."""
@@ -272,8 +267,3 @@ def chunk_texts(texts) -> Chunked | None:
         token_alone[token_ptr[c]:token_ptr[c + 1]] = flags
     return Chunked(chunk_ids, offsets, token_ptr, token_ids, list(ids), token_alone)
 
-
-def alone_flags(text: str, spans: list[tuple[int, int, str]]) -> list[bool]:
-    """For each ``(start, end, token)`` of ``text``: whether whitespace or the text's edge lies on both sides."""
-    n = len(text)
-    return [(s == 0 or text[s - 1].isspace()) and (e == n or text[e].isspace()) for s, e, _ in spans]

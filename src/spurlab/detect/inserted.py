@@ -26,15 +26,17 @@ Tokens are compared as the scanner's lowercased token features.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import pandas as pd
 
 
 def inserted_mask(ids: np.ndarray, lengths: np.ndarray, alone: np.ndarray | None = None,
-                  marks: np.ndarray | None = None) -> np.ndarray:
+                  names: Sequence[str] | None = None) -> np.ndarray:
     """For every token of the flat stream ``ids`` (rows of ``lengths`` tokens each, ids ``>= 0``), whether that
     occurrence reads as inserted (see the module docstring). The spacing rule needs ``alone`` (per token: it
-    stands alone between whitespace) and ``marks`` (per id: the token is a mark)."""
+    stands alone between whitespace) and ``names`` (per id: the token it stands for)."""
     ids = np.asarray(ids, dtype=np.int64)
     lengths = np.asarray(lengths, dtype=np.int64)
     total = len(ids)
@@ -78,21 +80,19 @@ def inserted_mask(ids: np.ndarray, lengths: np.ndarray, alone: np.ndarray | None
     by_bigrams = ((count_lr >= 1)
                   & (count_lt <= np.maximum(1.0, expected_lt))
                   & (count_tr <= np.maximum(1.0, expected_tr)))
-    if alone is None or marks is None:
+    if alone is None or names is None:
         return by_bigrams
-    return by_bigrams | detached_mask(ids, np.asarray(alone, dtype=bool), np.asarray(marks, dtype=bool))
+    return by_bigrams | _detached(ids, np.asarray(alone, dtype=bool), names)
 
 
-def detached_mask(ids: np.ndarray, alone: np.ndarray, marks: np.ndarray) -> np.ndarray:
+def _detached(ids: np.ndarray, alone: np.ndarray, names: Sequence[str]) -> np.ndarray:
     """The spacing rule: occurrences of a mark that stand alone while most of that mark's occurrences are glued."""
-    size = max(int(ids.max(initial=-1)) + 1, len(marks))
-    total = np.bincount(ids, minlength=size)
-    spaced = np.bincount(ids[alone], minlength=size)
-    glued_mostly = np.zeros(size, dtype=bool)
-    glued_mostly[:len(marks)] = marks & (2 * spaced[:len(marks)] < total[:len(marks)])
-    return alone & glued_mostly[ids]
+    marks = np.fromiter((_is_mark(str(name)) for name in names), dtype=bool, count=len(names))
+    total = np.bincount(ids, minlength=len(names))
+    spaced = np.bincount(ids[alone], minlength=len(names))
+    return alone & (marks & (2 * spaced < total))[ids]
 
 
-def is_mark(token: str) -> bool:
+def _is_mark(token: str) -> bool:
     """A token without letters, digits or ``_`` (punctuation, symbols, emoji)."""
     return bool(token) and not any(ch.isalnum() or ch == "_" for ch in token)

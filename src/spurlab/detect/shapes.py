@@ -94,6 +94,12 @@ def token_spans(text: str) -> list[tuple[int, int, str]]:
     return [(m.start(), m.end(), m.group(0)) for m in TOKEN_RE.finditer(text)]
 
 
+def alone_flags(text: str, spans: list[tuple[int, int, str]]) -> list[bool]:
+    """For each ``(start, end, token)`` of ``text``: whether whitespace or the text's edge lies on both sides."""
+    n = len(text)
+    return [(s == 0 or text[s - 1].isspace()) and (e == n or text[e].isspace()) for s, e, _ in spans]
+
+
 def normalize_token(token: str, lowercase: bool = True) -> str:
     """The token feature a token counts as: lowercased (if asked) with inner whitespace collapsed."""
     token = _SPACE_RE.sub(" ", token) if " " in token or "\n" in token or "\t" in token else token

@@ -21,9 +21,9 @@ import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from spurlab.detect.fasttok import alone_flags, chunk_texts
-from spurlab.detect.inserted import inserted_mask, is_mark
-from spurlab.detect.shapes import normalize_token, shapes_of, token_spans
+from spurlab.detect.fasttok import chunk_texts
+from spurlab.detect.inserted import inserted_mask
+from spurlab.detect.shapes import alone_flags, normalize_token, shapes_of, token_spans
 
 LN10 = math.log(10.0)
 
@@ -333,9 +333,8 @@ def _inserted_part(enc: Encoded, fmap: sparse.csr_matrix, label_ids: np.ndarray,
     """Rows x features occurrences read as inserted (``spurlab.detect.inserted``), and their rows per label."""
     n = len(enc.lengths)
     norm, uniques = pd.factorize(np.asarray([normalize_token(str(v), lowercase) for v in enc.vocab], dtype=object))
-    marks = np.fromiter((is_mark(str(u)) for u in uniques), dtype=bool, count=len(uniques))
     codes = enc.codes if enc.codes is not None else np.zeros(0, dtype=np.int64)
-    mask = inserted_mask(np.asarray(norm, dtype=np.int64)[codes], enc.lengths, enc.alone, marks) if len(codes) \
+    mask = inserted_mask(np.asarray(norm, dtype=np.int64)[codes], enc.lengths, enc.alone, uniques) if len(codes) \
         else np.zeros(0, dtype=bool)
     rows = np.repeat(np.arange(n, dtype=np.int64), enc.lengths)[mask]
     occ = sparse.csr_matrix((np.ones(len(rows)), (rows, codes[mask])), shape=(n, fmap.shape[0]))
