@@ -80,22 +80,29 @@ def hit_features(inserted: list[str], lowercase: bool = True) -> set[str]:
     return feats
 
 
-def detection_grid(data: dict[str, TextDataset], sources: dict[str, dict], locations: list[str],
-                   proportions: list[float], ablation: bool = True) -> list[dict[str, Any]]:
+def plant(ds: TextDataset, source: str, location: str, proportion: float) -> tuple[Any, set[str]]:
+    """One benchmark case: ``source`` planted in ``proportion`` of the first label's rows (seed 13), and every
+    feature a planted string counts as."""
     from spurlab.inject import InjectionConfig, inject
 
+    res = inject(ds, InjectionConfig(source=source, target_label=ds.label_names[0], proportion=proportion,
+                                     location=location, seed=13, **SOURCES[source]))
+    hits: set[str] = set()
+    for rec in res.manifest:
+        hits |= hit_features(rec["inserted"])
+    return res, hits
+
+
+def detection_grid(data: dict[str, TextDataset], sources: list[str], locations: list[str],
+                   proportions: list[float], ablation: bool = True) -> list[dict[str, Any]]:
     rows = []
     for dname, ds in data.items():
         target = ds.label_names[0]
-        for source, params in sources.items():
+        for source in sources:
             for location in locations:
                 for prop in proportions:
                     t0 = time.perf_counter()
-                    res = inject(ds, InjectionConfig(source=source, target_label=target, proportion=prop,
-                                                     location=location, seed=13, **params))
-                    hits = set()
-                    for rec in res.manifest:
-                        hits |= hit_features(rec["inserted"])
+                    res, hits = plant(ds, source, location, prop)
                     t1 = time.perf_counter()
                     report = scan(res.dataset)
                     t2 = time.perf_counter()
@@ -165,18 +172,15 @@ def cleanlab_check(ds: TextDataset, poisoned: set[int], seed: int = 0) -> dict[s
             "flagged_share": len(flagged) / len(ds)}
 
 
-def cleanlab_grid(data: dict[str, TextDataset], sources: dict[str, dict], proportions: list[float]
+def cleanlab_grid(data: dict[str, TextDataset], sources: list[str], proportions: list[float]
                   ) -> list[dict[str, Any]]:
-    from spurlab.inject import InjectionConfig, inject
-
     rows = []
     for dname, ds in data.items():
         clean = cleanlab_check(ds, set())
         rows.append({"dataset": dname, "source": None, "proportion": 0.0, **clean})
-        for source, params in sources.items():
+        for source in sources:
             for prop in proportions:
-                res = inject(ds, InjectionConfig(source=source, target_label=ds.label_names[0], proportion=prop,
-                                                 location="random", seed=13, **params))
+                res, _ = plant(ds, source, "random", prop)
                 poisoned = {r["row"] for r in res.manifest}
                 rows.append({"dataset": dname, "source": source, "proportion": prop,
                              **cleanlab_check(res.dataset, poisoned)})
@@ -518,7 +522,7 @@ def main(argv: list[str] | None = None) -> None:
     t0 = time.perf_counter()
     data = datasets(args.quick, args.datasets.split(",") if args.datasets else None)
     props = [0.01, 0.05, 0.25] if args.quick else PROPORTIONS
-    sources = SOURCES
+    sources = list(SOURCES)
     locations = LOCATIONS
     fa = false_alarms(data)
     t1 = time.perf_counter()
