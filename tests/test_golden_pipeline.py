@@ -36,13 +36,13 @@ def _sha(path: Path, tmp: Path) -> str:
 
 
 def _clean(value: Any, tmp: Path) -> Any:
-    """Drop volatile keys, replace the temporary folder by ``<tmp>``."""
+    """Drop volatile keys, replace the temporary folders by ``<tmp>``."""
     if isinstance(value, dict):
         return {k: _clean(v, tmp) for k, v in value.items() if k not in VOLATILE}
     if isinstance(value, list):
         return [_clean(v, tmp) for v in value]
     if isinstance(value, str):
-        return value.replace(str(tmp), "<tmp>")
+        return value.replace(str(tmp), "<tmp>").replace(str(tmp.parent), "<tmp>")
     return value
 
 
