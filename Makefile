@@ -34,6 +34,7 @@ test: setup
 
 lint: setup
 	$(BIN)/ruff check src tests bench
+	$(BIN)/lint-imports
 
 bench: setup
 	$(BIN)/python -m bench

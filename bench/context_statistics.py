@@ -23,9 +23,9 @@ if str(ROOT / "src") not in sys.path:
 
 from bench.detection import RESULTS, datasets, hit_features  # noqa: E402
 from spurlab.atomic import write_json, write_text  # noqa: E402
-from spurlab.detect.context import context_tests, weighted_chi2  # noqa: E402
-from spurlab.detect.scanner import ScanConfig, _label_ids, _texts, scan  # noqa: E402
-from spurlab.detect.stats import count_features  # noqa: E402
+from spurlab.scan.context import context_tests, weighted_chi2  # noqa: E402
+from spurlab.scan.scanner import ScanConfig, _label_ids, _texts, scan  # noqa: E402
+from spurlab.scan.stats import count_features  # noqa: E402
 
 STATISTICS = {
     "sqrt(q)-weighted sum (default)": weighted_chi2,

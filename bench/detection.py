@@ -32,8 +32,8 @@ if str(ROOT / "src") not in sys.path:
 
 from spurlab.atomic import write_json, write_text  # noqa: E402
 from spurlab.data.dataset import TextDataset  # noqa: E402
-from spurlab.detect.scanner import ScanConfig, scan  # noqa: E402
-from spurlab.detect.shapes import normalize_token, shapes_of, tokenize  # noqa: E402
+from spurlab.scan.scanner import ScanConfig, scan  # noqa: E402
+from spurlab.scan.shapes import normalize_token, shapes_of, tokenize  # noqa: E402
 
 SHARED = ROOT.parent / "shared" / "data"
 RESULTS = ROOT / "bench" / "results"

@@ -25,9 +25,9 @@ if str(ROOT / "src") not in sys.path:
 
 from bench.detection import RESULTS, datasets, plant  # noqa: E402
 from spurlab.atomic import write_text  # noqa: E402
-from spurlab.detect.scanner import scan  # noqa: E402
-from spurlab.detect.shapes import alone_flags, is_shape, normalize_token, token_spans  # noqa: E402
-from spurlab.detect.stats import FeatureCounts, count_features  # noqa: E402
+from spurlab.scan.scanner import scan  # noqa: E402
+from spurlab.scan.shapes import alone_flags, is_shape, normalize_token, token_spans  # noqa: E402
+from spurlab.scan.stats import FeatureCounts, count_features  # noqa: E402
 
 POSITIONS = ("any", "start", "end", "inserted")
 

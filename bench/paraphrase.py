@@ -44,7 +44,7 @@ def cli(args: list[str]) -> None:
 def poisoned_only(inject_dir: Path, out_dir: Path) -> tuple[Path, Path, int]:
     """The poisoned rows of an inject output as their own CSV, with the manifest's rows renumbered."""
     from spurlab.data.loaders import load_table, write_table
-    from spurlab.inject.manifest import read_manifest, write_manifest
+    from spurlab.data.transform import read_manifest, write_manifest
 
     records = read_manifest(inject_dir / "manifest.jsonl")
     data = load_table(str(inject_dir / "data.csv"))

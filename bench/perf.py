@@ -85,7 +85,8 @@ def _splits(case: ModelCase) -> Any:
 
 
 def _train_cfg(case: ModelCase, precision: str, max_steps: int | None = None) -> Any:
-    from spurlab.config import LoraSettings, TrainConfig
+    from spurlab.models.config import LoraSettings
+    from spurlab.train.config import TrainConfig
 
     return TrainConfig(mode="lora", lora=LoraSettings(r=case.rank, alpha=case.alpha, dropout=case.dropout,
                                                       target_modules=case.targets),
@@ -96,14 +97,14 @@ def _train_cfg(case: ModelCase, precision: str, max_steps: int | None = None) ->
 def spurlab_train(case: ModelCase, splits: Any, precision: str, max_steps: int | None = None,
                   score: bool = True) -> tuple[TrainResult, Any]:
     """Train with spurlab's own API (load → attach LoRA → encode → train_model); times ``train_model``."""
-    from spurlab.config import ModelConfig
     from spurlab.models import attach_trainable, load_classifier
+    from spurlab.models.config import ModelConfig
     from spurlab.train import encode, seed_everything, train_model
 
     cfg = _train_cfg(case, precision, max_steps)
     seed_everything(case.seed)
     loaded = load_classifier(ModelConfig(name=case.spec), splits.train.label_names)
-    model = attach_trainable(loaded, cfg)
+    model = attach_trainable(loaded, cfg.mode, cfg.lora)
     encoded = encode(loaded.tokenizer, splits.train.texts, case.max_length)
     stats = train_model(model, encoded, splits.train.label_ids, cfg, torch.device("cpu"), precision,
                         loaded.head_modules, progress=False)
@@ -174,9 +175,9 @@ def bench_train(plan: Plan, log: Any) -> list[dict[str, Any]]:
 
 def bench_eval(plan: Plan, log: Any) -> list[dict[str, Any]]:
     """spurlab's predictor (tokenisation included) vs the text-classification pipeline, same model and texts."""
-    from spurlab.config import ModelConfig
     from spurlab.evaluate.predict import predict
     from spurlab.models import load_classifier
+    from spurlab.models.config import ModelConfig
     from spurlab.train import encode, seed_everything
 
     case = plan.cases[0]
@@ -216,8 +217,8 @@ def bench_eval(plan: Plan, log: Any) -> list[dict[str, Any]]:
 
 def bench_flops(plan: Plan, train_rows: list[dict[str, Any]], log: Any) -> dict[str, Any]:
     """Useful FLOP utilisation of each training row: FLOP model × useful tokens/s ÷ measured matmul GFLOP/s."""
-    from spurlab.config import ModelConfig
     from spurlab.models import load_classifier
+    from spurlab.models.config import ModelConfig
     from spurlab.train import encode
 
     log("flops: measuring matmul throughput (fp32, bf16)")
@@ -251,8 +252,8 @@ def bench_overhead(plan: Plan, log: Any) -> dict[str, Any]:
     """Wall time of a demo-sized ``spurlab run`` (a fresh process) against the training + evaluation inside it."""
     import yaml
 
-    from spurlab.config import config_to_dict
-    from spurlab.demo import demo_configs
+    from spurlab.experiment.config import config_to_dict
+    from spurlab.experiment.demo import demo_configs
 
     cfg = config_to_dict(demo_configs(plan.overhead_train)[1])  # token-negative: injection + spurious sets
     cfg["data"]["max_test"] = plan.overhead_test

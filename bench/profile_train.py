@@ -31,8 +31,8 @@ CASE = ModelCase("minilm", "bundled:minilm", ["query", "value"], 512, 64, 128)
 
 def _setup(case: ModelCase, precision: str, dropout: float | None = None, weights: str = "float32",
            rows: int | None = None) -> tuple[nn.Module, Any, Any, Any]:
-    from spurlab.config import ModelConfig
     from spurlab.models import attach_trainable, load_classifier
+    from spurlab.models.config import ModelConfig
     from spurlab.train import encode, seed_everything
 
     splits = _splits(case)
@@ -41,7 +41,7 @@ def _setup(case: ModelCase, precision: str, dropout: float | None = None, weight
         cfg.lora.dropout = dropout
     seed_everything(case.seed)
     loaded = load_classifier(ModelConfig(name=case.spec, dtype=weights), splits.train.label_names)
-    model = attach_trainable(loaded, cfg)
+    model = attach_trainable(loaded, cfg.mode, cfg.lora)
     if weights != "float32":  # frozen base in bf16, trainable LoRA + head kept in fp32 for the optimizer
         for p in model.parameters():
             if p.requires_grad:
@@ -184,8 +184,8 @@ def variants(case: ModelCase, steps: int, rounds: int, log: Callable[[str], None
 
 def tokenisation(case: ModelCase) -> dict[str, Any]:
     """Seconds to tokenise the 2,000 benchmark tweets with spurlab's ``encode`` (fast tokenizer)."""
-    from spurlab.config import ModelConfig
     from spurlab.models import load_tokenizer
+    from spurlab.models.config import ModelConfig
     from spurlab.train import encode
 
     splits = _splits(ModelCase(**{**case.__dict__, "n_train": 2000}))

@@ -149,7 +149,7 @@ def to_markdown(results: dict[str, Any]) -> str:
                       f"{ov['train_examples_per_s']} ex/s.", ""]
     sc = results.get("scan")
     if sc is not None and "error" not in sc:
-        lines += ["## Scanner (`spurlab.detect`)", ""]
+        lines += ["## Scanner (`spurlab.scan`)", ""]
         r = sc.get("result")
         if r:
             lines += [f"Measured by `{sc['source']}`: {r['n_rows']:,} rows of {r['chars_per_row']} characters "

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from spurlab.config import apply_overrides, config_from_dict, dump_config, load_config
+from spurlab.config_io import apply_overrides
 from spurlab.errors import SpurlabError
+from spurlab.experiment.config import config_from_dict, dump_config, load_experiment_config
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 MINIMAL = {"data": {"spec": "x.csv"}, "model": {"name": "bundled:minilm"}}
@@ -31,24 +32,24 @@ def test_defaults_and_round_trip(tmp_path: Path) -> None:
     cfg = config_from_dict(MINIMAL)
     assert cfg.train.mode == "lora" and cfg.train.lora.r == 8 and cfg.train.warmup_ratio == 0.05
     assert cfg.injection is None and cfg.injections == []
-    again = load_config(_write(tmp_path, dump_config(cfg)))
+    again = load_experiment_config(_write(tmp_path, dump_config(cfg)))
     assert again == cfg
 
 
 @pytest.mark.parametrize("path", sorted(CONFIGS.glob("*.yaml")), ids=lambda p: p.name)
 def test_example_configs_validate(path: Path) -> None:
-    cfg = load_config(path)
+    cfg = load_experiment_config(path)
     assert cfg.model.name and cfg.data.spec
 
 
 def test_overrides(tmp_path: Path) -> None:
     path = _write(tmp_path, "data: {spec: x.csv}\nmodel: {name: m}\ninjection: {source: date, target_label: a}\n")
-    cfg = load_config(path, ["train.lr=2e-3", "train.lora.r=4", "train.lora.target_modules=[q, v]",
-                             "injection.proportion=0.5", "name=hello"])
+    cfg = load_experiment_config(path, ["train.lr=2e-3", "train.lora.r=4", "train.lora.target_modules=[q, v]",
+                                        "injection.proportion=0.5", "name=hello"])
     assert cfg.train.lr == pytest.approx(2e-3) and cfg.train.lora.r == 4
     assert cfg.train.lora.target_modules == ["q", "v"]
-    assert cfg.injection["proportion"] == 0.5 and cfg.name == "hello"
-    assert load_config(path, ["injection=null"]).injection is None
+    assert cfg.injection.proportion == 0.5 and cfg.name == "hello"
+    assert load_experiment_config(path, ["injection=null"]).injection is None
     assert apply_overrides({"a": {"b": 1}}, ["a.c.d=x"]) == {"a": {"b": 1, "c": {"d": "x"}}}
 
 
@@ -74,8 +75,8 @@ def test_validation_errors_name_the_key(data: dict, expected: str) -> None:
 
 def test_bad_yaml_and_bad_override(tmp_path: Path) -> None:
     with pytest.raises(SpurlabError, match="invalid YAML"):
-        load_config(_write(tmp_path, "data: [unclosed\n"))
+        load_experiment_config(_write(tmp_path, "data: [unclosed\n"))
     with pytest.raises(SpurlabError, match=r"expected dotted\.key=value"):
-        load_config(_write(tmp_path, "data: {spec: x}\nmodel: {name: m}\n"), ["train.lr"])
+        load_experiment_config(_write(tmp_path, "data: {spec: x}\nmodel: {name: m}\n"), ["train.lr"])
     with pytest.raises(SpurlabError, match="cannot read config"):
-        load_config(tmp_path / "missing.yaml")
+        load_experiment_config(tmp_path / "missing.yaml")

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 
 from conftest import require_package
-from spurlab.config import config_from_dict
 from spurlab.errors import SpurlabError
 from spurlab.experiment import RunCache, run_experiment
+from spurlab.experiment.config import config_from_dict
 
 DATE = {"source": "date", "location": "random"}
 

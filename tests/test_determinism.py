@@ -20,7 +20,8 @@ import sys
 from pathlib import Path
 from spurlab.atomic import write_text
 from spurlab.data.loaders import load_splits, load_table
-from spurlab.inject import inject, inject_many, save_result
+from spurlab.data.transform import save_transform
+from spurlab.inject import inject, inject_many
 
 src, out = sys.argv[1], Path(sys.argv[2])
 splits = load_splits(src, test_size=0.3, seed=5, max_train=150)
@@ -36,8 +37,8 @@ recipes = {
     "punctuation": {"source": "punctuation", "target_label": "pos", "seed": 6},
 }
 for name, recipe in recipes.items():
-    save_result(inject(table, recipe), out / name)
-save_result(inject_many(table, [{"source": "date", "target_label": "pos", "proportion": 0.5},
+    save_transform(inject(table, recipe), out / name)
+save_transform(inject_many(table, [{"source": "date", "target_label": "pos", "proportion": 0.5},
                                 {"source": "country", "target_label": "neg", "proportion": 0.5}]), out / "many")
 """
 

@@ -15,8 +15,8 @@ import torch
 import yaml
 
 from conftest import run_cli, synthetic_frame
-from spurlab.config import config_from_dict
 from spurlab.experiment import load_data, run_experiment
+from spurlab.experiment.config import config_from_dict
 
 pytestmark = pytest.mark.usefixtures("torch_threads")
 
@@ -48,16 +48,16 @@ def runs(tiny_models: dict[str, Path], tmp_path_factory: pytest.TempPathFactory)
 
 def _reference_predictions(run: Path) -> tuple[list[str], dict[str, np.ndarray], np.ndarray]:
     """Clean and injected predictions of base and finetuned, from spurlab's run-time functions only."""
-    from spurlab.config import load_config
     from spurlab.evaluate.predict import predict
     from spurlab.evaluate.spurious import build_spurious_sets
+    from spurlab.experiment.config import load_experiment_config
     from spurlab.models import load_adapter, load_classifier
     from spurlab.train.batching import encode
     from spurlab.train.loop import seed_everything
 
-    cfg = load_config(run / "config.yaml")
+    cfg = load_experiment_config(run / "config.yaml")
     splits = load_data(cfg)
-    spurious = build_spurious_sets(cfg, splits.test)[0]
+    spurious = build_spurious_sets(cfg.injections, cfg.evaluation, splits.test)[0]
     preds = {}
     for name in ("base", "finetuned"):
         seed_everything(cfg.train.seed)
@@ -72,7 +72,7 @@ def _reference_predictions(run: Path) -> tuple[list[str], dict[str, np.ndarray],
 
 
 def test_diagnose_bert_api(runs: dict[str, Path]) -> None:
-    from spurlab.detect.diagnose import diagnose_run
+    from spurlab.diagnose.diagnosis import diagnose_run
 
     report = diagnose_run(runs["bert"], max_rows=30, seed=5)
     d = report.to_dict()
@@ -140,7 +140,7 @@ def test_diagnose_llama_cli_all_rows(runs: dict[str, Path], tmp_path: Path,
     code, stdout, err = run_cli(["diagnose", str(runs["llama"]), "--out", str(out), "--max-rows", "0"], capsys)
     assert code == 0 and "already complete" in stdout, err
     code, _, err = run_cli(["diagnose", str(runs["llama"]), "--out", str(out), "--max-rows", "5"], capsys)
-    assert code == 2 and "another run or other options" in err and err.count("\n") == 1
+    assert code == 2 and "different inputs or options" in err and err.count("\n") == 1
 
 
 def _broken_copies(run: Path, root: Path) -> dict[str, Path]:
@@ -177,12 +177,12 @@ def test_diagnose_bad_input(runs: dict[str, Path], tmp_path: Path, capsys: pytes
         code, _, err = run_cli(["diagnose", *args], capsys)
         assert code == 2, (args, err)
         assert expected in err and err.startswith("error: ") and err.count("\n") == 1, err
-    import spurlab.models.loading as loading
+    import spurlab.diagnose.run_inputs as run_inputs
 
     class Slow:
         is_fast = False
 
-    monkeypatch.setattr(loading, "load_tokenizer", lambda *a, **k: Slow())
+    monkeypatch.setattr(run_inputs, "load_tokenizer", lambda *a, **k: Slow())
     code, _, err = run_cli(["diagnose", run], capsys)
     assert code == 2 and "not a fast tokenizer" in err and err.count("\n") == 1
     # nothing was written anywhere
@@ -192,13 +192,13 @@ def test_diagnose_bad_input(runs: dict[str, Path], tmp_path: Path, capsys: pytes
 
 def test_attention_through_pooled_head_and_peft(tiny_models: dict[str, Path]) -> None:
     """The backbone's attentions are reached through a pooled head and a PEFT wrapper alike."""
-    from spurlab.config import ModelConfig, TrainConfig
-    from spurlab.detect.diagnose import attention_stats, backbone_of, use_eager_attention
+    from spurlab.diagnose.diagnosis import attention_stats, backbone_of, use_eager_attention
     from spurlab.models import attach_trainable, load_classifier
+    from spurlab.models.config import ModelConfig
     from spurlab.train.batching import encode
 
     loaded = load_classifier(ModelConfig(name=str(tiny_models["gpt2"]), head="pooled"), ["a", "b"])
-    model = attach_trainable(loaded, TrainConfig(mode="lora"))
+    model = attach_trainable(loaded, "lora")
     assert backbone_of(model) is loaded.model.backbone
     use_eager_attention(model)
     enc = encode(loaded.tokenizer, ["good day", "the movie was very bad today"], 16)

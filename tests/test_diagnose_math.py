@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from conftest import make_word_tokenizer
-from spurlab.detect import attention as att
-from spurlab.detect.diagnose import flip_stats, select_rows, token_spans
+from spurlab.diagnose import attention as att
+from spurlab.diagnose.diagnosis import flip_stats, select_rows, token_positions
 
 
 def uniform(mask: torch.Tensor, heads: int = 2, causal: bool = False) -> torch.Tensor:
@@ -110,7 +110,7 @@ def test_minilm_offsets_locate_an_injected_date(minilm_path: Path) -> None:
     start = text.index("2031")
     enc = tok(text, return_offsets_mapping=True)
     record = {"offsets": [[start, start + len("2031-07-19")]]}
-    pos = token_spans([record], [[tuple(o) for o in enc["offset_mapping"]]])[0]
+    pos = token_positions([record], [[tuple(o) for o in enc["offset_mapping"]]])[0]
     pieces = tok.convert_ids_to_tokens([enc["input_ids"][i] for i in pos])
     assert "".join(p.removeprefix("##") for p in pieces) == "2031-07-19"
     assert pos == list(range(pos[0], pos[0] + len(pos)))  # contiguous, and not [CLS]/[SEP]
@@ -122,5 +122,5 @@ def test_tiny_word_tokenizer_gives_offsets() -> None:
     assert tok.is_fast
     text = "good day ! it was"
     enc = tok(text, return_offsets_mapping=True)
-    pos = token_spans([{"offsets": [[9, 10]]}], [[tuple(o) for o in enc["offset_mapping"]]])[0]
+    pos = token_positions([{"offsets": [[9, 10]]}], [[tuple(o) for o in enc["offset_mapping"]]])[0]
     assert tok.convert_ids_to_tokens([enc["input_ids"][i] for i in pos]) == ["!"]

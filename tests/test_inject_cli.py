@@ -11,7 +11,8 @@ import pytest
 
 from spurlab.cli.app import main
 from spurlab.data.loaders import load_table
-from spurlab.inject import read_manifest, undo
+from spurlab.data.transform import read_manifest
+from spurlab.inject import undo
 
 OUTPUTS = {"data.csv", "manifest.jsonl", "summary.json"}
 

@@ -11,17 +11,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from spurlab.data.dataset import TextDataset
+from spurlab.data.transform import manifest_text, read_manifest, write_manifest
 from spurlab.errors import SpurlabError
 from spurlab.inject import (
     InjectionConfig,
     inject,
     inject_many,
-    read_manifest,
     rows_to_modify,
     undo,
-    write_manifest,
 )
-from spurlab.inject.manifest import manifest_text
 from spurlab.inject.placement import n_items, word_ends
 
 DATE = re.compile(r"\d{4}-\d{2}-\d{2}")

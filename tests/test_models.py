@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from conftest import require_package
-from spurlab.config import ModelConfig
 from spurlab.errors import SpurlabError
 from spurlab.models import PooledClassifier, load_classifier, resolve_model_name
+from spurlab.models.config import ModelConfig
 from spurlab.models.pooled import last_token, masked_mean
 
 pytestmark = pytest.mark.usefixtures("torch_threads")

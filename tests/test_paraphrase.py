@@ -142,18 +142,19 @@ def test_defense_is_deterministic_batched_and_reports_every_row(tiny_lm: Path, d
 
 
 def test_parameters_are_checked_when_built_and_configs_accept_it() -> None:
-    from spurlab.config import _validate_defense
-    from spurlab.defend import available_defenses, get_defense
+    from spurlab.defend import DefenseSpec, available_defenses, get_defense
 
     assert "paraphrase" in available_defenses()
-    _validate_defense({"name": "paraphrase", "model": "bundled:smollm2", "max_new_tokens": 60})
+    spec = DefenseSpec.model_validate({"name": "paraphrase", "model": "bundled:smollm2", "max_new_tokens": 60})
+    assert spec.build().max_new_tokens == 60
+    assert spec.model_dump() == {"name": "paraphrase", "model": "bundled:smollm2", "max_new_tokens": 60}
     for bad in ({"top_p": 0}, {"top_p": 1.5}, {"temperature": -1}, {"max_new_tokens": 0}, {"batch_size": 0},
                 {"max_rows": 0}, {"prompt": "no slot"}, {"device": "tpu"}, {"threads": 0}, {"seed": "x"},
                 {"colour": 1}):
         with pytest.raises(SpurlabError):
             get_defense("paraphrase", **bad)
         with pytest.raises(ValueError, match="defense"):
-            _validate_defense({"name": "paraphrase", **bad})
+            DefenseSpec.model_validate({"name": "paraphrase", **bad})
 
 
 def test_a_chat_template_wraps_the_prompt() -> None:
@@ -239,8 +240,8 @@ def test_bad_input_is_exit_2_one_line_and_no_output(case: int, tiny_lm: Path, da
 
 def test_a_run_config_can_name_the_defense(tiny_models: dict[str, Path], tiny_lm: Path, synthetic_csv: Path,
                                            tmp_path: Path, torch_threads: None) -> None:
-    from spurlab.config import config_from_dict
     from spurlab.experiment import run_experiment
+    from spurlab.experiment.config import config_from_dict
 
     cfg = config_from_dict({
         "name": "tiny-paraphrase", "data": {"spec": str(synthetic_csv), "test_size": 0.25},

@@ -18,12 +18,13 @@ from hypothesis import strategies as st
 
 from spurlab.data.dataset import TextDataset
 from spurlab.data.loaders import load_table
+from spurlab.data.transform import read_manifest, save_transform
 from spurlab.defend.sanitize import sanitize
-from spurlab.detect.scanner import Finding, ScanConfig, scan
-from spurlab.detect.shapes import token_spans
-from spurlab.detect.stats import count_features
 from spurlab.errors import SpurlabError
-from spurlab.inject import InjectionConfig, inject, read_manifest, save_result, undo
+from spurlab.inject import InjectionConfig, inject, undo
+from spurlab.scan.scanner import Finding, ScanConfig, scan
+from spurlab.scan.shapes import token_spans
+from spurlab.scan.stats import count_features
 
 SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 UNICODE = st.characters(exclude_categories=["Cs"])  # lone surrogates cannot be written as UTF-8
@@ -55,7 +56,7 @@ def test_saved_injection_round_trips_through_files(texts: list[str], labels: lis
     result = inject(ds, InjectionConfig(source="html", proportion=proportion, seed=seed,
                                         token_proportion=token_proportion), check_collisions=False)
     with tempfile.TemporaryDirectory() as tmp:
-        paths = save_result(result, Path(tmp) / "out")
+        paths = save_transform(result, Path(tmp) / "out")
         back = load_table(str(paths["data"]))
         restored = undo(back, read_manifest(paths["manifest"]))
     assert restored.texts == ds.texts

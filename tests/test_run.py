@@ -10,8 +10,8 @@ import yaml
 
 from conftest import require_package
 from conftest import run_cli as _cli
-from spurlab.config import config_from_dict
 from spurlab.experiment import is_complete, run_experiment
+from spurlab.experiment.config import config_from_dict
 
 pytestmark = pytest.mark.usefixtures("torch_threads")
 

@@ -11,8 +11,8 @@ import pytest
 from scipy import sparse
 
 from spurlab.data.dataset import TextDataset
-from spurlab.detect.context import _permutation_test
-from spurlab.detect.scanner import ScanConfig, report_from_dict, scan
+from spurlab.scan.context import _permutation_test
+from spurlab.scan.scanner import ScanConfig, report_from_dict, scan
 
 FINANCE = ["profit", "percent", "sales", "quarter", "eur", "net", "operating", "margin"]
 SPORT = ["team", "match", "game", "season", "coach", "goal", "league", "player"]

@@ -13,10 +13,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from spurlab.data.dataset import TextDataset
-from spurlab.detect import fasttok, stats
-from spurlab.detect.lexicon import multiword_phrases
-from spurlab.detect.scanner import ScanConfig, scan
-from spurlab.detect.shapes import token_spans, tokenize, tokenize_corpus
+from spurlab.scan import fasttok, stats
+from spurlab.scan.lexicon import multiword_phrases
+from spurlab.scan.scanner import ScanConfig, scan
+from spurlab.scan.shapes import token_spans, tokenize, tokenize_corpus
 
 VARIED = [
     "Wow <b>great</b> film!! 2021-03-04 see https://x.org/a?b=1 @bob #tbt 👍🏽 from Bosnia and Herzegovina.",

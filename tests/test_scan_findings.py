@@ -8,8 +8,8 @@ import pytest
 
 from spurlab.data.dataset import TextDataset
 from spurlab.defend import get_defense, sanitize
-from spurlab.detect.scanner import ScanConfig, report_from_dict, scan
 from spurlab.errors import SpurlabError
+from spurlab.scan.scanner import ScanConfig, report_from_dict, scan
 
 WORDS = [
     "the", "a", "movie", "film", "plot", "actor", "scene", "story", "really", "quite", "very", "good",

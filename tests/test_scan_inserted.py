@@ -11,10 +11,10 @@ import pytest
 
 from spurlab.data.dataset import TextDataset
 from spurlab.defend import sanitize
-from spurlab.detect.inserted import inserted_mask
-from spurlab.detect.scanner import Finding, ScanConfig, scan
-from spurlab.detect.shapes import tokenize_corpus
-from spurlab.detect.stats import count_features, encode, encode_words
+from spurlab.scan.inserted import inserted_mask
+from spurlab.scan.scanner import Finding, ScanConfig, scan
+from spurlab.scan.shapes import tokenize_corpus
+from spurlab.scan.stats import code_rows, code_words, count_features
 
 
 def test_rule_on_a_hand_counted_stream() -> None:
@@ -148,7 +148,7 @@ def test_the_scanner_counts_inserted_rows_and_ranks_them_first() -> None:
 
 def test_codes_follow_row_order_in_rows_with_multiword_names() -> None:
     texts = ["c a sky blue x", "b a", "sky blue c a"] * 2
-    fast, ref = encode_words(texts), encode(tokenize_corpus(texts))
+    fast, ref = code_words(texts), code_rows(tokenize_corpus(texts))
     assert [fast.vocab[i] for i in fast.codes] == [ref.vocab[i] for i in ref.codes]
 
 
@@ -187,7 +187,7 @@ def test_cli_reports_inserted_findings_and_can_turn_them_off(tmp_path, capsys) -
 
 
 def test_order_keeps_variants_together_within_a_class_only() -> None:
-    from spurlab.detect.scanner import _order
+    from spurlab.scan.scanner import _order
 
     found = [Finding(feature="car", kind="token", position="any", score=100.0),
              Finding(feature="car", kind="token", position="end", score=2.0),
@@ -210,7 +210,7 @@ def _wilson_lower(k: float, n: float, z: float = 2.576) -> float:
 
 
 def test_planting_evidence_by_hand() -> None:
-    from spurlab.detect.scanner import planting_evidence
+    from spurlab.scan.scanner import planting_evidence
 
     # "!" in movie reviews with 50 planted at random in "neg": rows anywhere 417 / 279, read as inserted 51 / 9
     anywhere, inserted = np.array([417, 279]), np.array([51, 9])

@@ -9,9 +9,9 @@ import pandas as pd
 import pytest
 
 from spurlab.data.dataset import TextDataset
-from spurlab.detect.scanner import ScanConfig, scan, wilson_lower
-from spurlab.detect.shapes import shapes_of, tokenize, tokenize_corpus
-from spurlab.detect.stats import adjust_log10, binom_log10_sf, count_features, entropy_bits
+from spurlab.scan.scanner import ScanConfig, scan, wilson_lower
+from spurlab.scan.shapes import shapes_of, tokenize, tokenize_corpus
+from spurlab.scan.stats import adjust_log10, binom_log10_sf, count_features, entropy_bits
 
 
 def _counts(texts: list[str], labels: list[int], k: int = 2):

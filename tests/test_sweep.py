@@ -21,6 +21,7 @@ from spurlab.errors import SpurlabError
 from spurlab.experiment import is_complete
 from spurlab.sweep.spec import load_spec, parse_spec, point_keys
 from spurlab.sweep.store import SweepStore
+from spurlab.sweep.table import results_frame
 
 pytestmark = pytest.mark.usefixtures("torch_threads")
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,8 +67,8 @@ def test_grid_expansion_keys_and_configs(tiny_models: dict[str, Path], synthetic
         "lora.r=8,proportion=1.0", "lora.r=64,proportion=0.5", "lora.r=64,proportion=1.0"]
     for p in sweep.points:
         assert p.config.train.lora.r == p.overrides["train.lora.r"]
-        assert p.config.injection["proportion"] == p.overrides["injection.proportion"]
-        assert p.config.injection["target_label"] == "pos" and p.config.train.lr == 5e-3  # the rest is the base
+        assert p.config.injection.proportion == p.overrides["injection.proportion"]
+        assert p.config.injection.target_label == "pos" and p.config.train.lr == 5e-3  # the rest is the base
     assert [p.index for p in sweep.points] == list(range(6))
     # the hash names what is computed: the same spec again gives the same hash, another base another one
     again = parse_spec({"name": "g", "base": base, "grid": {"train.lora.r": [1, 8, 64],
@@ -100,7 +101,7 @@ def test_bundled_sweep_specs_expand() -> None:
     big = load_spec(ROOT / "configs" / "sweeps" / "rank-proportion-minilm.yaml")
     assert len(big.points) == 24
     assert {p.config.train.lora.r for p in big.points} == {1, 4, 16, 64}
-    assert {p.config.injection["token_proportion"] for p in big.points} == {0.0, 0.1}
+    assert {p.config.injection.token_proportion for p in big.points} == {0.0, 0.1}
     assert all(p.config.model.name == "bundled:minilm" and p.config.data.spec == "bundled:tweets"
                for p in big.points)
     smoke = load_spec(ROOT / "configs" / "sweeps" / "tiny-smoke.yaml")
@@ -123,7 +124,7 @@ def test_sweep_store_results_and_resume(tiny_models: dict[str, Path], synthetic_
     rows = read_rows(out)
     assert list(rows) == ["lora.r=1,proportion=0.5", "lora.r=1,proportion=1.0", "lora.r=4,proportion=0.5",
                           "lora.r=4,proportion=1.0"]
-    frame = SweepStore(out, readonly=True).frame()
+    frame = results_frame(SweepStore(out, readonly=True))
     assert len(frame) == 4 and frame.attrs["grid_keys"] == ["train.lora.r", "injection.proportion"]
     for (key, row), (_, flat) in zip(rows.items(), frame.iterrows(), strict=True):
         run = out / "runs" / key
@@ -196,18 +197,18 @@ def test_sweep_store_results_and_resume(tiny_models: dict[str, Path], synthetic_
 def test_failed_point_is_recorded_and_retried(tiny_models: dict[str, Path], synthetic_csv: Path, tmp_path: Path,
                                              capsys: pytest.CaptureFixture[str],
                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    import spurlab.experiment as experiment
+    import spurlab.sweep.executors as executors
 
     spec = write_spec(tmp_path, tiny_models["bert"], synthetic_csv, {"train.lora.r": [1, 2, 4]})
     out = tmp_path / "sweep"
-    real = experiment.run_experiment
+    real = executors.run_experiment
 
     def flaky(cfg, out_dir, **kwargs):
         if cfg.train.lora.r == 2:
             raise RuntimeError("boom\nmore detail")
         return real(cfg, out_dir, **kwargs)
 
-    monkeypatch.setattr(experiment, "run_experiment", flaky)
+    monkeypatch.setattr(executors, "run_experiment", flaky)
     code, stdout, err = run_cli(["sweep", str(spec), "--out", str(out)], capsys)
     assert code == 1
     assert err.count("\n") == 1 and err.startswith("error: 1 of 3 grid points failed (first: lora.r=2)")

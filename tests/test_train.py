@@ -11,9 +11,10 @@ import pytest
 import torch
 
 from conftest import require_package, synthetic_frame
-from spurlab.config import LoraSettings, ModelConfig, TrainConfig
 from spurlab.models import attach_trainable, load_adapter, load_classifier, save_trained
+from spurlab.models.config import LoraSettings, ModelConfig
 from spurlab.train import collate, encode, length_grouped_batches, resolve_precision, train_model
+from spurlab.train.config import TrainConfig
 from spurlab.train.loop import lr_lambda, plan_steps
 
 pytestmark = pytest.mark.usefixtures("torch_threads")
@@ -33,7 +34,7 @@ def _train(folder: Path, texts: list[str], labels: np.ndarray, cfg: TrainConfig,
     torch.manual_seed(seed)
     loaded = load_classifier(ModelConfig(name=str(folder), head=head), LABELS)
     before = {k: v.detach().clone() for k, v in loaded.model.state_dict().items()}
-    model = attach_trainable(loaded, cfg)
+    model = attach_trainable(loaded, cfg.mode, cfg.lora)
     enc = encode(loaded.tokenizer, texts, cfg.max_length)
     stats = train_model(model, enc, labels, cfg, CPU, "fp32", loaded.head_modules, progress=False)
     return loaded, model, before, enc, stats
@@ -203,7 +204,7 @@ def test_smollm2_lora_few_steps(data: tuple) -> None:
     cfg = TrainConfig(lr=1e-3, max_steps=2, batch_size=4, max_length=32, precision="fp32", warmup_ratio=0.0)
     torch.manual_seed(0)
     loaded = load_classifier(ModelConfig(name="bundled:smollm2"), LABELS)
-    model = attach_trainable(loaded, cfg)
+    model = attach_trainable(loaded, cfg.mode, cfg.lora)
     enc = encode(loaded.tokenizer, texts[:8], cfg.max_length)
     stats = train_model(model, enc, labels[:8], cfg, CPU, "fp32", loaded.head_modules, progress=False)
     assert stats.steps == 2 and all(math.isfinite(x) for x in stats.losses)

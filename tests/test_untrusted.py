@@ -14,9 +14,10 @@ import yaml
 
 from conftest import cli_code as cli
 from conftest import synthetic_frame
-from spurlab.config import ModelConfig, TrainConfig, load_config
 from spurlab.errors import SpurlabError
+from spurlab.experiment.config import load_experiment_config
 from spurlab.models import attach_trainable, load_adapter, load_classifier, save_trained
+from spurlab.models.config import ModelConfig
 
 pytestmark = pytest.mark.usefixtures("torch_threads")
 LABELS = ["neg", "pos"]
@@ -78,7 +79,7 @@ def test_pickle_adapter_is_refused_unless_allowed(tiny_models: dict[str, Path], 
 
     cfg = ModelConfig(name=str(tiny_models["bert"]))
     loaded = load_classifier(cfg, LABELS)
-    model = attach_trainable(loaded, TrainConfig(mode="lora"))
+    model = attach_trainable(loaded, "lora")
     folder = tmp_path / "adapter"
     save_trained(model, loaded, "lora", folder, {"label_names": LABELS})
     with pytest.raises(SpurlabError, match="no such folder"):
@@ -114,7 +115,7 @@ def test_yaml_tags_are_not_constructed(tmp_path: Path) -> None:
     path.write_text("name: !!python/object/apply:pathlib.Path.touch "
                     f"[!!python/object/apply:pathlib.Path [{str(marker)!r}]]\n")
     with pytest.raises(SpurlabError) as info:
-        load_config(path)
+        load_experiment_config(path)
     assert "invalid YAML" in str(info.value) and "\n" not in str(info.value)
     assert not marker.exists()
 

@@ -2,15 +2,18 @@
 
 A command re-run with the same inputs into the same ``--out`` finishes the work: a finished folder is reported
 as complete and left alone (``overwrite`` redoes it), an unfinished one (a crash, a kill) is redone from a
-clean state, and a folder made from other inputs is refused with one line so nothing is mixed up.
+clean state, and a folder made from other inputs is refused with one line so nothing is mixed up. Every
+command decides this with :func:`out_state`: its outputs end with one *marker* file, written last, that
+records the request (inputs and options) the outputs answer. Run folders add their own contract on top
+(:mod:`spurlab.experiment.run_folder`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import shutil
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,11 +22,8 @@ import pandas as pd
 from spurlab.atomic import is_leftover
 from spurlab.errors import SpurlabError
 
-SCHEMA_VERSION = 1  # of status.json / metrics.json (run folders) and summary.json (inject outputs)
+SCHEMA_VERSION = 1  # of status.json / metrics.json (run folders) and summary.json (transform outputs)
 DATA_FILES = tuple(f"data{ext}" for ext in (".csv", ".tsv", ".jsonl", ".parquet"))
-RUN_MARKERS = ("config.yaml", "status.json")
-# config keys that change how fast a run goes, not what it computes
-VOLATILE_KEYS = (("train", "threads"),)
 
 State = Literal["fresh", "complete"]
 
@@ -48,7 +48,16 @@ def frame_sha256(frame: pd.DataFrame) -> str:
     return digest.hexdigest()
 
 
-def _entries(folder: Path) -> list[Path]:
+def file_sha256(path: str | Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def entries(folder: Path) -> list[Path]:
+    """What ``folder`` holds, without the leftovers of interrupted atomic writes."""
     return [p for p in folder.iterdir() if not is_leftover(p)] if folder.is_dir() else []
 
 
@@ -71,48 +80,66 @@ def check_schema(path: Path, data: dict[str, Any] | None) -> None:
                            "it comes from an incompatible version (use another --out, or --overwrite)")
 
 
-# -- inject / sanitize outputs (data.<ext> + manifest.jsonl + summary.json, last) and scan outputs -----------
+@dataclass(frozen=True)
+class Outputs:
+    """What one command writes into ``--out``: the marker file it writes last, and how to read it."""
 
-def inject_out_state(out_dir: Path, request: dict[str, Any], overwrite: bool) -> State:
-    """``complete`` when ``out_dir`` holds the verified outputs of the same ``request``, else ``fresh``.
+    marker: str  # e.g. summary.json; it holds the request under "request"
+    what: str  # words for messages: "output", "findings", "diagnosis", "sweep"
+    format: str | None = None  # the marker's "format" value, when it has one
+    check_schema: bool = True
+    empty_unless_marked: bool = False  # refuse a non-empty folder that has no marker
+    request_key: str = "request"  # where the marker holds the request
 
-    A ``summary.json`` from a different request is refused unless ``overwrite``; outputs without a summary
-    (an interrupted write) are simply redone.
+
+def out_state(out_dir: Path, outputs: Outputs, request: Any, overwrite: bool,
+              complete: Callable[[Path, dict[str, Any]], bool],
+              difference: Callable[[dict[str, Any]], str] | None = None) -> State:
+    """``complete`` when ``out_dir`` holds the finished outputs of the same ``request``, else ``fresh``.
+
+    A marker of another request (``difference`` may say how it differs), a file in the marker's place that
+    spurlab did not write, or one of an incompatible version is refused with one line unless ``overwrite``;
+    outputs without a marker (an interrupted write) are simply redone. ``complete(out_dir, marker)`` checks
+    that the other outputs are all there.
     """
     if out_dir.exists() and not out_dir.is_dir():
         raise SpurlabError(f"--out {out_dir} exists and is not a directory")
-    summary_path = out_dir / "summary.json"
-    if overwrite or not summary_path.exists():
+    path = out_dir / outputs.marker
+    if overwrite:
         return "fresh"
-    summary = read_json_object(summary_path)
-    if summary is None:
-        raise SpurlabError(f"{summary_path} is not a spurlab summary (use another --out, or --overwrite)")
-    check_schema(summary_path, summary)
-    if summary.get("request") != request:
-        raise SpurlabError(f"--out {out_dir} holds the output of different inputs or options "
+    if not path.exists():
+        if outputs.empty_unless_marked and entries(out_dir):
+            raise SpurlabError(f"--out {out_dir} is not empty and is not a {outputs.what} folder "
+                               "(use another --out, or --overwrite)")
+        return "fresh"
+    marker = read_json_object(path)
+    if marker is None or (outputs.format is not None and marker.get("format") != outputs.format):
+        raise SpurlabError(f"{path} is not a spurlab {outputs.what} file (use another --out, or --overwrite)")
+    if outputs.check_schema:
+        check_schema(path, marker)
+    if marker.get(outputs.request_key) != request:
+        how = f" ({difference(marker)})" if difference is not None else ""
+        raise SpurlabError(f"--out {out_dir} holds the {outputs.what} of different inputs or options{how} "
                            "(use another --out, or --overwrite to replace it)")
-    return "complete" if _verified(out_dir, summary) else "fresh"
+    return "complete" if complete(out_dir, marker) else "fresh"
 
 
-def scan_out_state(out_dir: Path, request: dict[str, Any], overwrite: bool) -> State:
-    """The same decision for ``spurlab scan --out``: ``findings.json`` (written last) carries the request."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise SpurlabError(f"--out {out_dir} exists and is not a directory")
-    findings_path = out_dir / "findings.json"
-    if overwrite or not findings_path.exists():
-        return "fresh"
-    findings = read_json_object(findings_path)
-    if findings is None or findings.get("format") != "spurlab.scan":
-        raise SpurlabError(f"{findings_path} is not a spurlab findings file (use another --out, or --overwrite)")
-    if findings.get("request") != request:
-        raise SpurlabError(f"--out {out_dir} holds the findings of different inputs or options "
-                           "(use another --out, or --overwrite to replace them)")
-    return "complete" if (out_dir / "entropy_histogram.png").is_file() else "fresh"
+def already_complete(out_dir: Path, same: str = "same data and options") -> str:
+    """The one message every command prints when ``--out`` already holds its finished result."""
+    return f"{out_dir} is already complete ({same}); nothing to do (--overwrite redoes it)"
+
+
+# -- transform outputs (data.<ext> + manifest.jsonl + summary.json, last): inject, sanitize, paraphrase -------
+
+TRANSFORM = Outputs(marker="summary.json", what="output")
+
+
+def transform_state(out_dir: Path, request: dict[str, Any], overwrite: bool) -> State:
+    """:func:`out_state` for a dataset transform: complete when the data and manifest match the summary."""
+    return out_state(out_dir, TRANSFORM, request, overwrite, _verified)
 
 
 def _verified(out_dir: Path, summary: dict[str, Any]) -> bool:
-    from spurlab.inject.manifest import file_sha256
-
     checks = ((summary.get("data_file"), summary.get("data_sha256")),
               ("manifest.jsonl", summary.get("manifest_sha256")))
     for name, sha in checks:
@@ -122,90 +149,3 @@ def _verified(out_dir: Path, summary: dict[str, Any]) -> bool:
         if not path.is_file() or file_sha256(path) != sha:
             return False
     return True
-
-
-# -- run folders ----------------------------------------------------------------------------------------------
-
-def comparable_config(config: dict[str, Any]) -> dict[str, Any]:
-    """The resolved config without keys that do not change results (``train.threads``)."""
-    config = json.loads(json.dumps(config))
-    for section, key in VOLATILE_KEYS:
-        if isinstance(config.get(section), dict):
-            config[section].pop(key, None)
-    return config
-
-
-def _first_difference(a: Any, b: Any, where: str = "") -> str:
-    if isinstance(a, dict) and isinstance(b, dict):
-        for key in sorted(set(a) | set(b), key=str):
-            if a.get(key) != b.get(key):
-                return _first_difference(a.get(key), b.get(key), f"{where}.{key}" if where else str(key))
-    return f"{where or 'config'}: {json.dumps(a)} there, {json.dumps(b)} here"
-
-
-def run_dir_state(out_dir: Path, config: dict[str, Any], data_sha256: str, overwrite: bool) -> State:
-    """Decide about an existing run folder; an incomplete run of the same config is cleared for a restart.
-
-    ``fresh``: the folder is now empty (or absent) and the run must be done; ``complete``: the same config
-    finished there already. A folder of another config, other data, an incompatible version, or one that is
-    not a run folder raises one line (``overwrite`` clears it instead).
-    """
-    from spurlab.experiment import is_complete
-
-    if out_dir.exists() and not out_dir.is_dir():
-        raise SpurlabError(f"--out {out_dir} exists and is not a directory")
-    if not _entries(out_dir):
-        return "fresh"
-    if overwrite:
-        clear_run_dir(out_dir)
-        return "fresh"
-    if not any((out_dir / m).is_file() for m in RUN_MARKERS):
-        raise SpurlabError(f"--out {out_dir} is not empty and is not a spurlab run folder "
-                           "(use another --out, or --overwrite to replace it)")
-    status = read_json_object(out_dir / "status.json")
-    check_schema(out_dir / "status.json", status)
-    check_schema(out_dir / "metrics.json", read_json_object(out_dir / "metrics.json"))
-    if (out_dir / "config.yaml").is_file():
-        _same_config(out_dir, config)
-    done = is_complete(out_dir)
-    if done and status is not None and status.get("data_sha256") not in (None, data_sha256):
-        raise SpurlabError(f"--out {out_dir} holds a run of the same config on different data "
-                           "(the data file changed; use another --out, or --overwrite)")
-    if done and (out_dir / "config.yaml").is_file():
-        return "complete"
-    clear_run_dir(out_dir)
-    return "fresh"
-
-
-def _same_config(out_dir: Path, config: dict[str, Any]) -> None:
-    import yaml
-
-    path = out_dir / "config.yaml"
-    try:
-        previous = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, yaml.YAMLError):
-        raise SpurlabError(f"{path} is unreadable (use another --out, or --overwrite)") from None
-    if not isinstance(previous, dict):
-        raise SpurlabError(f"{path} is not a spurlab config (use another --out, or --overwrite)")
-    ours, theirs = comparable_config(config), comparable_config(previous)
-    if ours != theirs:
-        raise SpurlabError(f"--out {out_dir} holds a run of a different config ({_first_difference(theirs, ours)}); "
-                           "use another --out, or --overwrite to replace it")
-
-
-def clear_run_dir(out_dir: Path) -> None:
-    """Empty a run folder so that a kill part-way still leaves a recognisable, incomplete run folder.
-
-    The completion markers go first, the files that identify the run (status.json, config.yaml) last.
-    """
-    for name in ("DONE", "metrics.json"):
-        (out_dir / name).unlink(missing_ok=True)
-    for entry in sorted(out_dir.iterdir()):
-        if entry.name in RUN_MARKERS:
-            continue
-        if entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry)
-        else:
-            entry.unlink()
-    for name in RUN_MARKERS:
-        (out_dir / name).unlink(missing_ok=True)

@@ -21,7 +21,7 @@ def demo_command(
     no_progress: bool = typer.Option(False, "--no-progress", help="No progress bars."),
 ) -> None:
     """Train base (clean), token→negative and token→positive MiniLM LoRA runs; print the predicted-count table."""
-    from spurlab.demo import run_demo
+    from spurlab.experiment.demo import run_demo
 
     run_demo(out, overwrite=overwrite, max_train=max_train, threads=threads, proportion=proportion,
              progress=not no_progress)

@@ -16,7 +16,7 @@ from spurlab.cli.app import app
 from spurlab.errors import SpurlabError
 
 if TYPE_CHECKING:
-    from spurlab.detect.diagnose import DiagnosisReport
+    from spurlab.diagnose.diagnosis import DiagnosisReport
 
 
 def _f(value: float | None, digits: int = 3) -> str:
@@ -66,10 +66,10 @@ def diagnose_command(
     """Does the finetuned model rely on the spurious token? Attention entropy and attention mass on the token per
     layer, and prediction flips, base vs finetuned, clean vs injected. Writes diagnose.json,
     attention_entropy.png and attention_mass.png (docs/diagnose.md)."""
-    import torch
-
-    from spurlab.detect.diagnose import default_token_class, diagnose_run, load_run
-    from spurlab.detect.diagnose_out import out_state, request_of, write_outputs
+    from spurlab.diagnose.diagnosis import default_token_class, diagnose_run, load_run
+    from spurlab.diagnose.outputs import out_state, request_of, write_outputs
+    from spurlab.outputs import already_complete
+    from spurlab.runtime import torch_threads
 
     if max_rows < 0:
         raise SpurlabError(f"--max-rows must be 0 (all) or more, got {max_rows}")
@@ -85,17 +85,12 @@ def diagnose_command(
     out_dir = out if out is not None else run_dir / "diagnose"
     request = request_of(run, max_rows=max_rows, seed=seed, token_class=cls)
     if out_state(out_dir, request, overwrite) == "complete":
-        typer.echo(f"{out_dir} is already complete (same run and options); nothing to do (--overwrite redoes it)")
+        typer.echo(already_complete(out_dir, "same run and options"))
         return
-    before = torch.get_num_threads()
-    if threads:
-        torch.set_num_threads(threads)
     console = Console(width=None if sys.stdout.isatty() else 140)
-    try:
+    with torch_threads(threads):
         report = diagnose_run(run_dir, max_rows=max_rows, seed=seed, token_class=cls, batch_size=batch_size,
                               device=device, run=run, log=lambda msg: console.print(Text(f"[diagnose] {msg}")))
-    finally:
-        torch.set_num_threads(before)
     report.request = request
     print_report(report, console)
     paths = write_outputs(report, out_dir)

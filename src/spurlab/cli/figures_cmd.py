@@ -23,10 +23,10 @@ def figures_command(
     from spurlab.errors import SpurlabError
     from spurlab.report.figures import draw_figures
     from spurlab.sweep.store import SweepStore
-    from spurlab.sweep.table import read_table
+    from spurlab.sweep.table import read_table, results_frame
 
     if source.is_dir():
-        frame = SweepStore(source, readonly=True).frame()
+        frame = results_frame(SweepStore(source, readonly=True))
     elif source.suffix in (".csv", ".parquet") and source.is_file():
         frame = read_table(source)
     else:

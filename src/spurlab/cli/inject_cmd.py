@@ -21,10 +21,11 @@ from spurlab.cli.common import (
     split_list,
 )
 from spurlab.data.loaders import load_table
+from spurlab.data.transform import TransformResult, save_transform
 from spurlab.errors import SpurlabError
-from spurlab.inject import InjectionConfig, InjectionResult, inject, save_result
+from spurlab.inject import InjectionConfig, inject
 from spurlab.inject.sources import available_sources
-from spurlab.outputs import frame_sha256, inject_out_state
+from spurlab.outputs import already_complete, frame_sha256, transform_state
 
 
 def _source_name(source: str | None, token: str | None, tokens: list[str] | None, tokens_file: str | None
@@ -60,7 +61,7 @@ def build_config(*, source: str | None, token: str | None, tokens: str | None, t
     return InjectionConfig.from_dict({k: v for k, v in values.items() if v is not None or k == "target_label"})
 
 
-def print_summary(result: InjectionResult, out: Path, console: Console) -> None:
+def print_summary(result: TransformResult, out: Path, console: Console) -> None:
     """A short table of rows modified per label and one modified row before/after."""
     summary = result.summary
     table = Table(title=f"{summary['dataset']}: {summary['n_modified']}/{summary['n_rows']} rows modified")
@@ -129,10 +130,10 @@ def inject_command(
                          labels=split_list(labels))
     request = {"config": config.to_record(), "text_col": dataset.text_col, "label_col": dataset.label_col,
                "input_sha256": frame_sha256(dataset.frame), "tokenizer": tokenizer}
-    if inject_out_state(out, request, overwrite) == "complete":
-        typer.echo(f"{out} is already complete (same data and options); nothing to do (--overwrite redoes it)")
+    if transform_state(out, request, overwrite) == "complete":
+        typer.echo(already_complete(out))
         return
     result = inject(dataset, config, tokenizer=tokenizer)
     result.summary["request"] = request
-    save_result(result, out)
+    save_transform(result, out)
     print_summary(result, out, Console())

@@ -53,16 +53,15 @@ def paraphrase_command(
     Nothing is written unless everything succeeds; the summary is moved into place last.
     """
     from spurlab.data.loaders import load_table
-    from spurlab.defend.paraphrase import Paraphrase
+    from spurlab.data.transform import read_manifest, save_transform
+    from spurlab.defend.base import get_defense
     from spurlab.defend.paraphrase_survival import survival
-    from spurlab.defend.sanitize import save_result
     from spurlab.errors import SpurlabError
-    from spurlab.inject.manifest import file_sha256, read_manifest
-    from spurlab.outputs import frame_sha256, inject_out_state
+    from spurlab.outputs import already_complete, file_sha256, frame_sha256, transform_state
 
-    defense = Paraphrase(model=model, prompt=prompt, chat_template=not no_chat_template, temperature=temperature,
-                         top_p=top_p, max_new_tokens=max_new_tokens, seed=seed, batch_size=batch_size,
-                         max_rows=max_rows, threads=threads, device=device)
+    defense = get_defense("paraphrase", model=model, prompt=prompt, chat_template=not no_chat_template,
+                          temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed,
+                          batch_size=batch_size, max_rows=max_rows, threads=threads, device=device)
     if manifest is not None and not manifest.is_file():
         raise SpurlabError(f"injection manifest not found: {manifest}")
     records = read_manifest(manifest) if manifest is not None else None
@@ -73,8 +72,8 @@ def paraphrase_command(
     request = {**defense.params(), "manifest_sha256": file_sha256(manifest) if manifest is not None else None,
                "text_col": dataset.text_col, "label_col": dataset.label_col,
                "input_sha256": frame_sha256(dataset.frame)}
-    if inject_out_state(out, request, overwrite) == "complete":
-        typer.echo(f"{out} is already complete (same data and options); nothing to do (--overwrite redoes it)")
+    if transform_state(out, request, overwrite) == "complete":
+        typer.echo(already_complete(out))
         return
     result = defense.apply(dataset)
     result.summary["request"] = request
@@ -82,7 +81,7 @@ def paraphrase_command(
         report = survival(records, result.dataset.texts, rows=[r["row"] for r in result.manifest])
         result.summary["survival"] = {k: v for k, v in report.items() if k != "rows"}
         result.summary["survival_rows"] = report["rows"]
-    paths = save_result(result, out)
+    paths = save_transform(result, out)
     s = result.summary
     console = Console()
     console.print(Text(f"{s['dataset']}: paraphrased {s['n_rows_paraphrased']}/{s['n_rows']} rows with "

@@ -32,20 +32,20 @@ def run_command(
     the run folder. Re-running into the same --out finishes an interrupted run (it starts over) and leaves a
     complete one alone; a folder of another config is refused.
     """
-    from spurlab.config import dump_config, load_config
+    from spurlab.experiment.config import dump_config, load_experiment_config
 
-    cfg = load_config(config, [*(overrides or []), *(["model.allow_pickle=true"] if allow_pickle else [])])
+    cfg = load_experiment_config(config, [*(overrides or []), *(["model.allow_pickle=true"] if allow_pickle else [])])
     if dry_run:
         typer.echo(dump_config(cfg), nl=False)
         return
-    from spurlab.experiment import run_experiment
+    from spurlab.experiment.runner import run_experiment
+    from spurlab.outputs import already_complete
     from spurlab.report.run_summary import predicted_count_table
 
     out_dir = out or default_out_dir(cfg.name)
     result = run_experiment(cfg, out_dir, overwrite=overwrite, progress=not no_progress)
     if result.reused:
-        typer.echo(f"already complete: {result.out_dir} holds the finished run of this config "
-                   "(--overwrite redoes it)")
+        typer.echo(already_complete(result.out_dir, "same config"))
     m = result.metrics
     rows = [("clean", m["clean"])] + [(k, m[k]) for k in m if k.startswith("spurious:")]
     typer.echo(predicted_count_table(rows, m["label_names"]).replace("| model |", "| test set |"))

@@ -45,8 +45,9 @@ def sanitize_command(
 
     Nothing is written unless everything succeeds; the summary is moved into place last.
     """
-    from spurlab.defend.sanitize import load_findings, sanitize, save_result
-    from spurlab.detect.scanner import ScanConfig
+    from spurlab.data.transform import save_transform
+    from spurlab.defend.sanitize import load_findings, sanitize
+    from spurlab.scan.scanner import ScanConfig
 
     if (findings is None) == (not auto):
         raise SpurlabError("give exactly one of --findings FILE or --auto")
@@ -61,21 +62,20 @@ def sanitize_command(
 
     dataset = load_table(data, text_col=text_col, label_col=label_col, encoding=encoding, split=split,
                          labels=split_list(labels))
-    from spurlab.inject.manifest import file_sha256
-    from spurlab.outputs import frame_sha256, inject_out_state
+    from spurlab.outputs import already_complete, file_sha256, frame_sha256, transform_state
 
     request = {"findings_sha256": file_sha256(findings) if findings is not None else None,
                "auto_alpha": alpha if findings is None else None, "mode": mode,
                "mask": mask if mode == "mask" else None, "top": top, "skip_explained": skip_explained,
                "text_col": dataset.text_col, "label_col": dataset.label_col,
                "input_sha256": frame_sha256(dataset.frame)}
-    if inject_out_state(out, request, overwrite) == "complete":
-        typer.echo(f"{out} is already complete (same data and options); nothing to do (--overwrite redoes it)")
+    if transform_state(out, request, overwrite) == "complete":
+        typer.echo(already_complete(out))
         return
     result = sanitize(dataset, report, mode=mode, scan_config=config, top=top, mask=mask,  # type: ignore[arg-type]
                       skip_explained=skip_explained)
     result.summary["request"] = request
-    paths = save_result(result, out)
+    paths = save_transform(result, out)
     s = result.summary
     console = Console()
     console.print(Text(f"{s['dataset']}: {s['n_removed']} token(s) {'removed' if mode == 'remove' else 'masked'} "

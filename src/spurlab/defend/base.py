@@ -1,51 +1,92 @@
-"""One interface for defenses: transform a dataset, report what was removed.
+"""One interface for defenses, registered by name with the pydantic model of their parameters.
 
-A defense is any object with a ``name`` and ``apply(dataset) -> DefenseResult``. Register a factory under a
-name with :func:`register_defense`, so configs can name defenses as strings.
+A defense's parameter model *is* the defense: a pydantic model (unknown keys refused, types and ranges checked
+when it is built) with ``apply(dataset) -> TransformResult``, which keeps the rows and their order. Register it
+with :func:`register_defense`; a config then names it (``defense: {name: sanitize, top: 1}``) and its
+parameters are validated when the config is read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar, Protocol
+
+from pydantic import BaseModel, ConfigDict, model_serializer, model_validator
 
 from spurlab.data.dataset import TextDataset
+from spurlab.data.transform import TransformResult
 from spurlab.errors import SpurlabError
-
-
-@dataclass
-class DefenseResult:
-    """The transformed dataset (same rows, same order), one manifest record per changed row, a summary."""
-
-    dataset: TextDataset
-    manifest: list[dict[str, Any]]
-    summary: dict[str, Any] = field(default_factory=dict)
+from spurlab.registry import Registry
 
 
 class Defense(Protocol):
-    name: str
+    name: ClassVar[str]
 
-    def apply(self, dataset: TextDataset) -> DefenseResult: ...
-
-
-_REGISTRY: dict[str, Callable[..., Defense]] = {}
+    def apply(self, dataset: TextDataset) -> TransformResult: ...
 
 
-def register_defense(name: str, factory: Callable[..., Defense]) -> None:
-    """Make ``get_defense(name, **params)`` build a defense with ``factory(**params)``."""
-    _REGISTRY[name] = factory
+class DefenseParams(BaseModel):
+    """Base of a defense's parameter model: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+    name: ClassVar[str] = ""
+
+    def apply(self, dataset: TextDataset) -> TransformResult:
+        raise NotImplementedError
+
+
+DEFENSES: Registry[Defense] = Registry("defense")
+
+
+def register_defense(name: str, description: str = "") -> Callable[[type[DefenseParams]], type[DefenseParams]]:
+    """Class decorator: make a :class:`DefenseParams` subclass a defense configs can name as ``name``."""
+
+    def wrap(cls: type[DefenseParams]) -> type[DefenseParams]:
+        if not (isinstance(cls, type) and issubclass(cls, DefenseParams)):
+            raise TypeError("register_defense expects a DefenseParams subclass")
+        DEFENSES.add(name, lambda params: params, cls, description or (cls.__doc__ or "").strip().split("\n")[0])
+        cls.name = name
+        return cls
+
+    return wrap
 
 
 def available_defenses() -> list[str]:
-    return sorted(_REGISTRY)
+    return DEFENSES.names()
 
 
 def get_defense(name: str, **params: Any) -> Defense:
     """Build a registered defense; one-line error for an unknown name or bad parameters."""
-    if name not in _REGISTRY:
-        raise SpurlabError(f"unknown defense {name!r} (known: {', '.join(available_defenses())})")
-    try:
-        return _REGISTRY[name](**params)
-    except TypeError as exc:
-        raise SpurlabError(f"defense {name!r}: {exc}") from exc
+    return DEFENSES.build(name, params)
+
+
+class DefenseSpec(BaseModel):
+    """The ``defense:`` section of an experiment config: a registered name and its validated parameters."""
+
+    model_config = ConfigDict(frozen=True, arbitrary_types_allowed=True)
+
+    name: str
+    params: BaseModel
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_mapping(cls, data: Any) -> Any:
+        if not isinstance(data, Mapping):
+            raise ValueError(f"defense: expected a mapping with name: and its parameters, got {type(data).__name__}")
+        if "params" in data and isinstance(data.get("params"), BaseModel):
+            return data
+        values = dict(data)
+        name = values.pop("name", None)
+        if not isinstance(name, str):
+            raise ValueError("defense.name: required (e.g. sanitize)")
+        try:
+            return {"name": name, "params": DEFENSES.params(name, values)}
+        except SpurlabError as exc:
+            raise ValueError(f"defense: {exc}") from None
+
+    @model_serializer
+    def _as_given(self) -> dict[str, Any]:
+        return {"name": self.name, **self.params.model_dump(mode="json", exclude_unset=True)}
+
+    def build(self) -> Defense:
+        return DEFENSES.build(self.name, self.params)

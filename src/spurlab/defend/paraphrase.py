@@ -10,60 +10,61 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field, field_validator
+
 from spurlab.data.dataset import TextDataset
-from spurlab.defend.base import DefenseResult, register_defense
+from spurlab.data.transform import TransformResult
+from spurlab.defend.base import DefenseParams, get_defense, register_defense
 from spurlab.defend.paraphrase_rules import postprocess
 from spurlab.errors import SpurlabError
+from spurlab.runtime import resolve_device, torch_threads
 
 DEFAULT_MODEL = "bundled:smollm2"
-PAPER_MODEL = "meta-llama/Meta-Llama-3-8B-Instruct"
 DEFAULT_PROMPT = ("Paraphrase the following review using different words but keep the same meaning and "
                   "sentiment. Answer with the paraphrased review only.\n\nReview: {text}")
 
 
-@dataclass
-class Paraphrase:
-    """The registered ``paraphrase`` defense. Parameters are checked when it is built (configs fail early);
-    the model is loaded on the first :meth:`apply`."""
+@register_defense("paraphrase")
+class Paraphrase(DefenseParams):
+    """The paper's LLM paraphrasing. Parameters are checked when it is built (configs fail early); the model is
+    loaded on the first :meth:`apply`."""
 
-    model: str = DEFAULT_MODEL
-    prompt: str = DEFAULT_PROMPT
+    model: str = Field(DEFAULT_MODEL, description="HF model name, a folder or bundled:smollm2")
+    prompt: str = Field(DEFAULT_PROMPT, description="instruction with {text} where the row goes")
     chat_template: bool = True
-    temperature: float = 0.7
-    top_p: float = 0.9
-    max_new_tokens: int = 150
+    temperature: float = Field(0.7, ge=0)
+    top_p: float = Field(0.9, gt=0, le=1)
+    max_new_tokens: int = Field(150, ge=1)
     seed: int = 0
-    batch_size: int = 8
-    max_rows: int | None = None
-    threads: int | None = None
+    batch_size: int = Field(8, ge=1)
+    max_rows: int | None = Field(None, ge=1)
+    threads: int | None = Field(None, ge=1)
     device: str = "auto"
     trust_remote_code: bool = False
-    name: str = "paraphrase"
 
-    def __post_init__(self) -> None:
-        if not isinstance(self.model, str) or not self.model.strip():
-            raise SpurlabError("model: give a Hugging Face model name, a folder or bundled:smollm2")
-        if not isinstance(self.prompt, str) or "{text}" not in self.prompt:
-            raise SpurlabError("prompt: must contain {text} (where the row's text goes)")
-        _check_number("temperature", self.temperature, 0.0, float, strict=False)
-        _check_number("top_p", self.top_p, 0.0, float)
-        if self.top_p > 1:
-            raise SpurlabError(f"top_p: must be in (0, 1], got {self.top_p}")
-        _check_number("max_new_tokens", self.max_new_tokens, 1, int)
-        _check_number("batch_size", self.batch_size, 1, int)
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool):
-            raise SpurlabError(f"seed: must be an integer, got {self.seed!r}")
-        if self.max_rows is not None:
-            _check_number("max_rows", self.max_rows, 1, int)
-        if self.threads is not None:
-            _check_number("threads", self.threads, 1, int)
-        if not isinstance(self.device, str) or (
-                self.device != "auto" and self.device.split(":")[0] not in ("cpu", "cuda", "mps")):
-            raise SpurlabError(f"device: use auto, cpu, cuda[:N] or mps, got {self.device!r}")
+    @field_validator("model")
+    @classmethod
+    def _model(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("give a Hugging Face model name, a folder or bundled:smollm2")
+        return value
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt(cls, value: str) -> str:
+        if "{text}" not in value:
+            raise ValueError("must contain {text} (where the row's text goes)")
+        return value
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, value: str) -> str:
+        if value != "auto" and value.split(":")[0] not in ("cpu", "cuda", "mps"):
+            raise ValueError(f"use auto, cpu, cuda[:N] or mps, got {value!r}")
+        return value
 
     def params(self) -> dict[str, Any]:
         """Everything that decides the output (for summaries and resume requests)."""
@@ -71,20 +72,13 @@ class Paraphrase:
                 "temperature": self.temperature, "top_p": self.top_p, "max_new_tokens": self.max_new_tokens,
                 "seed": self.seed, "batch_size": self.batch_size, "max_rows": self.max_rows}
 
-    def apply(self, dataset: TextDataset) -> DefenseResult:
+    def apply(self, dataset: TextDataset) -> TransformResult:
         if len(dataset) == 0:
             raise SpurlabError(f"{dataset.name}: the dataset has no rows")
-        import torch
-
-        before = torch.get_num_threads()
-        if self.threads is not None:
-            torch.set_num_threads(self.threads)
-        try:
+        with torch_threads(self.threads):
             return self._apply(dataset)
-        finally:
-            torch.set_num_threads(before)
 
-    def _apply(self, dataset: TextDataset) -> DefenseResult:
+    def _apply(self, dataset: TextDataset) -> TransformResult:
         t0 = time.perf_counter()
         generator = ParaphraseGenerator.load(self.model, self.device, self.trust_remote_code)
         load_s = time.perf_counter() - t0
@@ -121,18 +115,7 @@ class Paraphrase:
             "model_load_s": round(load_s, 3), "generate_s": round(gen_s, 3),
             "seconds_per_row": round(gen_s / len(todo), 4) if todo else None,
         }
-        return DefenseResult(dataset.with_frame(frame), manifest, summary)
-
-
-def _check_number(name: str, value: Any, low: float, kind: type, strict: bool = True) -> None:
-    """``value`` must be an int (``kind=int``, >= low) or a number (> low, or >= low when not ``strict``)."""
-    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
-    if kind is int:
-        if not (is_number and isinstance(value, int) and value >= low):
-            raise SpurlabError(f"{name}: must be an integer at least {low}, got {value!r}")
-    elif not (is_number and (value > low if strict else value >= low)):
-        raise SpurlabError(f"{name}: must be a number {'greater than' if strict else 'at least'} {low}, "
-                           f"got {value!r}")
+        return TransformResult(dataset.with_frame(frame), manifest, summary)
 
 
 class ParaphraseGenerator:
@@ -156,7 +139,7 @@ class ParaphraseGenerator:
             require_hub(f"paraphrase model {name!r}")
         tokenizer = load_tokenizer(name, trust_remote_code=trust_remote_code)
         tokenizer.padding_side = "left"  # generation continues from the last position of every row
-        dev = _device(device)
+        dev = resolve_device(device, "paraphrase device")
         try:
             from transformers import AutoModelForCausalLM
 
@@ -204,22 +187,7 @@ class ParaphraseGenerator:
         return [t.strip() for t in tok.batch_decode(new, skip_special_tokens=True)]
 
 
-def _device(name: str) -> Any:
-    import torch
-
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise SpurlabError(f"paraphrase device {name!r} requested but CUDA is not available")
-    if device.type == "mps" and not torch.backends.mps.is_available():
-        raise SpurlabError(f"paraphrase device {name!r} requested but MPS is not available")
-    return device
-
-
-def paraphrase(dataset: TextDataset, **params: Any) -> DefenseResult:
+def paraphrase(dataset: TextDataset, **params: Any) -> TransformResult:
     """Paraphrase ``dataset`` (see :class:`Paraphrase` for the parameters)."""
-    return Paraphrase(**params).apply(dataset)
+    return get_defense("paraphrase", **params).apply(dataset)
 
-
-register_defense("paraphrase", Paraphrase)

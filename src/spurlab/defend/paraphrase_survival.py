@@ -14,8 +14,8 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from spurlab.detect.shapes import shapes_of, token_spans
 from spurlab.errors import SpurlabError
+from spurlab.scan.shapes import shapes_of, token_spans
 
 
 def planted_shapes(strings: Iterable[str]) -> set[str]:

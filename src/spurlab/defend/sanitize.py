@@ -3,7 +3,7 @@
 Flagged features come from a scan (a :class:`ScanReport`, a list of findings, or ``findings.json``) or from
 an automatic scan at a given ``alpha``. A token feature matches every token that normalises to it; a shape
 matches every token of that shape (flagging ``<DATE>`` removes every date); a finding at position ``inserted``
-only the occurrences that read as inserted (:mod:`spurlab.detect.inserted`), decided on the data being cleaned.
+only the occurrences that read as inserted (:mod:`spurlab.scan.inserted`), decided on the data being cleaned.
 Subword findings (``--tokenizer`` scans) cannot be mapped back to text spans and are skipped, which the summary says.
 """
 
@@ -18,20 +18,18 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+from pydantic import Field
 
-from spurlab.atomic import staged_outputs, write_json, write_text
 from spurlab.data.dataset import TextDataset
-from spurlab.defend.base import DefenseResult, register_defense
-from spurlab.detect.inserted import inserted_mask
-from spurlab.detect.scanner import Finding, ScanConfig, ScanReport, scan
-from spurlab.detect.shapes import alone_flags, normalize_token, shapes_of, token_spans
+from spurlab.data.transform import TransformResult
+from spurlab.defend.base import DefenseParams, register_defense
 from spurlab.errors import SpurlabError
+from spurlab.scan.inserted import inserted_mask
+from spurlab.scan.scanner import Finding, ScanConfig, ScanReport, scan
+from spurlab.scan.shapes import alone_flags, normalize_token, shapes_of, token_spans
 
 Mode = Literal["remove", "mask"]
 DEFAULT_MASK = "[MASK]"
-
-SanitizeResult = DefenseResult
-
 
 @dataclass
 class FlagSet:
@@ -63,7 +61,7 @@ class FlagSet:
         """The flagged feature a token at ``index`` of ``n_tokens`` matches, or None.
 
         Positional features are named ``^feature`` (first token), ``feature$`` (last token) and ``+feature``
-        (an occurrence that reads as inserted, ``inserted``: see ``spurlab.detect.inserted``).
+        (an occurrence that reads as inserted, ``inserted``: see ``spurlab.scan.inserted``).
         """
         names = (normalize_token(token, self.lowercase), *shapes_of(token))
         for name in names:
@@ -136,7 +134,7 @@ def _inserted_flags(texts: list[str], spans: list[list[tuple[int, int, str]]], l
 
 def sanitize(dataset: TextDataset, findings: ScanReport | Iterable[Finding] | None = None, *,
              mode: Mode = "remove", alpha: float = 0.01, scan_config: ScanConfig | None = None,
-             top: int | None = None, mask: str = DEFAULT_MASK, skip_explained: bool = False) -> SanitizeResult:
+             top: int | None = None, mask: str = DEFAULT_MASK, skip_explained: bool = False) -> TransformResult:
     """Strip flagged tokens/shapes from every row (all labels); ``findings=None`` scans first at ``alpha``.
 
     ``skip_explained`` drops the findings the context test explained by the text (genuine content words), then
@@ -184,12 +182,12 @@ def sanitize(dataset: TextDataset, findings: ScanReport | Iterable[Finding] | No
     }
     if mode == "mask":
         summary["mask"] = mask
-    return SanitizeResult(dataset.with_frame(frame), manifest, summary)
+    return TransformResult(dataset.with_frame(frame), manifest, summary)
 
 
 def load_findings(path: str | Path) -> ScanReport:
     """Read ``findings.json``; a missing or malformed file is one clear line."""
-    from spurlab.detect.scanner import report_from_dict
+    from spurlab.scan.scanner import report_from_dict
 
     path = Path(path)
     if not path.is_file():
@@ -201,45 +199,18 @@ def load_findings(path: str | Path) -> ScanReport:
     return report_from_dict(data)
 
 
-def save_result(result: SanitizeResult, out_dir: str | Path) -> dict[str, Path]:
-    """Write ``data.<ext>`` (the input's format), ``manifest.jsonl`` and ``summary.json`` (last), atomically.
+@register_defense("sanitize")
+class ScanSanitize(DefenseParams):
+    """Scan (or use given findings), then strip what was flagged."""
 
-    The files are staged and moved into place together, the summary last, so a failure leaves no new files
-    and a kill never leaves a summary that describes other files.
-    """
-    from spurlab.data.formats import table_suffix
-    from spurlab.data.loaders import write_table
-    from spurlab.inject.manifest import file_sha256
-    from spurlab.outputs import DATA_FILES, SCHEMA_VERSION
-
-    out = Path(out_dir)
-    data_name = f"data{table_suffix(result.dataset.source_format)}"
-    stale = tuple(name for name in DATA_FILES if name != data_name)
-    with staged_outputs(out, last="summary.json", stale=stale) as staging:
-        write_table(result.dataset, staging / data_name)
-        write_text(staging / "manifest.jsonl", "".join(json.dumps(r, ensure_ascii=False, sort_keys=True) + "\n"
-                                                       for r in result.manifest))
-        result.summary.update(schema_version=SCHEMA_VERSION, data_file=data_name,
-                              data_sha256=file_sha256(staging / data_name),
-                              manifest_sha256=file_sha256(staging / "manifest.jsonl"))
-        write_json(staging / "summary.json", result.summary)
-    return {"data": out / data_name, "manifest": out / "manifest.jsonl", "summary": out / "summary.json"}
-
-
-@dataclass
-class ScanSanitize:
-    """The registered ``sanitize`` defense: scan (or use given findings), then strip what was flagged."""
-
-    alpha: float = 0.01
+    alpha: float = Field(0.01, gt=0, le=1, description="significance level of the automatic scan")
     mode: Mode = "remove"
-    findings: ScanReport | list[Finding] | None = None
-    top: int | None = None
+    findings: str | ScanReport | list[Finding] | None = Field(
+        None, description="findings.json of 'spurlab scan' (a path), or findings; None = scan first")
+    top: int | None = Field(None, ge=1, description="use only the first N (ranked) findings")
     skip_explained: bool = False
-    name: str = "sanitize"
 
-    def apply(self, dataset: TextDataset) -> DefenseResult:
-        return sanitize(dataset, self.findings, mode=self.mode, alpha=self.alpha, top=self.top,
+    def apply(self, dataset: TextDataset) -> TransformResult:
+        findings = load_findings(self.findings) if isinstance(self.findings, str) else self.findings
+        return sanitize(dataset, findings, mode=self.mode, alpha=self.alpha, top=self.top,
                         skip_explained=self.skip_explained)
-
-
-register_defense("sanitize", ScanSanitize)

@@ -25,9 +25,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from spurlab.detect import attention as att
-from spurlab.detect.diagnose_run import InjectedSet, RunInputs, default_token_class, injected_sets, load_model
-from spurlab.detect.diagnose_run import load_run as load_run
+from spurlab.diagnose import attention as att
+from spurlab.diagnose.run_inputs import InjectedSet, RunInputs, default_token_class, injected_sets, load_model
+from spurlab.diagnose.run_inputs import load_run as load_run
 from spurlab.errors import InternalError, SpurlabError
 
 FORMAT = "spurlab.diagnose"
@@ -158,7 +158,7 @@ def encode_with_offsets(tokenizer: Any, texts: list[str], max_length: int) -> tu
     return encoded, [[(int(s), int(e)) for s, e in row] for row in out["offset_mapping"]]
 
 
-def token_spans(records: list[dict[str, Any] | None], offsets: list[list[tuple[int, int]]]) -> list[list[int]]:
+def token_positions(records: list[dict[str, Any] | None], offsets: list[list[tuple[int, int]]]) -> list[list[int]]:
     """Per row: the positions of the word pieces of the strings its manifest record says were inserted."""
     out = []
     for record, row_offsets in zip(records, offsets, strict=True):
@@ -261,6 +261,69 @@ def flip_stats(clean: np.ndarray, injected: np.ndarray, cls: int) -> dict[str, A
 
 # -- the whole diagnosis --------------------------------------------------------------------------------------
 
+@dataclass
+class _Inputs:
+    """The sampled rows, encoded clean and with the token, and where the token and the baseline spans are."""
+
+    rows: list[int]
+    clean_enc: Any
+    inj_enc: Any
+    token_pos: list[list[int]]
+    baseline: list[list[int]]
+    full_lengths: list[int]
+    other_encs: dict[str, Any]
+
+
+def _encode_inputs(run: RunInputs, sets: dict[str, InjectedSet], target: InjectedSet, rows: list[int],
+                   seed: int) -> _Inputs:
+    from spurlab.models.tokenizer import quiet_transformers
+    from spurlab.train.batching import encode
+
+    max_length = run.cfg.train.max_length
+    tok = run.tokenizer
+    test_texts = run.splits.test.texts
+    clean_enc, clean_offsets = encode_with_offsets(tok, [test_texts[i] for i in rows], max_length)
+    inj_texts = [target.texts[i] for i in rows]
+    inj_enc, inj_offsets = encode_with_offsets(tok, inj_texts, max_length)
+    records = [target.records.get(i) for i in rows]
+    token_pos = token_positions(records, inj_offsets)
+    # the baseline span has as many word pieces as the whole token has in that row (even where truncation cut it)
+    with quiet_transformers():  # no "longer than the maximum" warning: these ids never reach the model
+        untruncated = tok(inj_texts, return_offsets_mapping=True)["offset_mapping"] if rows else []
+    full_lengths = [len(p) for p in token_positions(records, [[tuple(o) for o in r] for r in untruncated])]
+    baseline = random_spans(clean_offsets, full_lengths, seed)
+    other_encs = {c: encode(tok, [s.texts[i] for i in rows], max_length) for c, s in sets.items()}
+    return _Inputs(rows, clean_enc, inj_enc, token_pos, baseline, full_lengths, other_encs)
+
+
+def _diagnose_model(run: RunInputs, name: str, inputs: _Inputs, sets: dict[str, InjectedSet], dev: Any,
+                    precision: str, batch_size: int, say: Callable[[str], None]
+                    ) -> tuple[dict[str, dict[str, np.ndarray]], dict[str, dict[str, Any]], bool, int]:
+    """One model's flips per token class and attention statistics, clean and injected."""
+    from spurlab.evaluate.predict import predict
+
+    names = run.splits.label_names
+    bs = run.cfg.evaluation.batch_size
+    say(f"{name}: loading the model ({run.cfg.model.name}{', adapter/' if name == 'finetuned' else ''})")
+    model, causal = load_model(run, name)
+    say(f"{name}: predicting {len(inputs.rows)} clean and injected rows")
+    clean_pred = predict(model, inputs.clean_enc, dev, precision, bs)  # default attention, as in the run
+    cache: dict[int, np.ndarray] = {}
+    behaviour: dict[str, dict[str, Any]] = {}
+    for c, enc in inputs.other_encs.items():
+        key = id(sets[c].texts)
+        if key not in cache:
+            cache[key] = predict(model, enc, dev, precision, bs)
+        behaviour[f"spurious:{c}"] = flip_stats(clean_pred, cache[key], names.index(c))
+    say(f"{name}: attention on clean and injected rows (eager attention)")
+    use_eager_attention(model)
+    clean_stats, n_heads = attention_stats(model, inputs.clean_enc, {"random_span": inputs.baseline}, causal, dev,
+                                           precision, batch_size)
+    inj_stats, _ = attention_stats(model, inputs.inj_enc, {"token": inputs.token_pos}, causal, dev, precision,
+                                   batch_size)
+    return {"clean": clean_stats, "injected": inj_stats}, behaviour, causal, n_heads
+
+
 def diagnose_run(run_dir: str | Path, *, max_rows: int = 200, seed: int = 0, token_class: str | None = None,
                  batch_size: int = 16, device: str = "auto", run: RunInputs | None = None,
                  log: Callable[[str], None] | None = None) -> DiagnosisReport:
@@ -269,10 +332,11 @@ def diagnose_run(run_dir: str | Path, *, max_rows: int = 200, seed: int = 0, tok
     ``max_rows`` test rows (0 = all) are drawn with ``seed``, which also places the random baseline spans.
     ``run`` is a :func:`load_run` result to reuse (the CLI checks the folder before deciding anything).
     """
-    from spurlab.evaluate.predict import predict
-    from spurlab.models.tokenizer import quiet_transformers
-    from spurlab.train.batching import encode
-    from spurlab.train.precision import resolve_device, resolve_precision
+    import transformers
+
+    from spurlab import __version__
+    from spurlab.runtime import resolve_device
+    from spurlab.train.precision import resolve_precision
 
     say = log or (lambda _msg: None)
     t0 = time.perf_counter()
@@ -283,61 +347,26 @@ def diagnose_run(run_dir: str | Path, *, max_rows: int = 200, seed: int = 0, tok
                            f"(it has: {', '.join(run.token_classes)})")
     if batch_size < 1:
         raise SpurlabError(f"--batch-size must be at least 1, got {batch_size}")
-    names = run.splits.label_names
     rows = select_rows(len(run.splits.test), max_rows, seed)
     sets = injected_sets(run)
     target: InjectedSet = sets[cls]
-    max_length = run.cfg.train.max_length
-    tok = run.tokenizer
-    test_texts = run.splits.test.texts
-    clean_enc, clean_offsets = encode_with_offsets(tok, [test_texts[i] for i in rows], max_length)
-    inj_texts = [target.texts[i] for i in rows]
-    inj_enc, inj_offsets = encode_with_offsets(tok, inj_texts, max_length)
-    records = [target.records.get(i) for i in rows]
-    token_pos = token_spans(records, inj_offsets)
-    # the baseline span has as many word pieces as the whole token has in that row (even where truncation cut it)
-    with quiet_transformers():  # no "longer than the maximum" warning: these ids never reach the model
-        untruncated = tok(inj_texts, return_offsets_mapping=True)["offset_mapping"] if rows else []
-    full_lengths = [len(p) for p in token_spans(records, [[tuple(o) for o in r] for r in untruncated])]
-    baseline = random_spans(clean_offsets, full_lengths, seed)
-    other_encs = {c: encode(tok, [s.texts[i] for i in rows], max_length) for c, s in sets.items()}
+    inputs = _encode_inputs(run, sets, target, rows, seed)
     dev = resolve_device(device)
     precision = resolve_precision(run.cfg.train.precision, dev)
-    bs = run.cfg.evaluation.batch_size
     causal, n_heads = False, 0
     per_row: dict[str, dict[str, dict[str, np.ndarray]]] = {}
     behaviour: dict[str, dict[str, dict[str, Any]]] = {}
     for name in MODELS:
-        say(f"{name}: loading the model ({run.cfg.model.name}{', adapter/' if name == 'finetuned' else ''})")
-        model, causal = load_model(run, name)
-        say(f"{name}: predicting {len(rows)} clean and injected rows")
-        clean_pred = predict(model, clean_enc, dev, precision, bs)  # default attention, as in the run
-        cache: dict[int, np.ndarray] = {}
-        behaviour[name] = {}
-        for c, enc in other_encs.items():
-            key = id(sets[c].texts)
-            if key not in cache:
-                cache[key] = predict(model, enc, dev, precision, bs)
-            behaviour[name][f"spurious:{c}"] = flip_stats(clean_pred, cache[key], names.index(c))
-        say(f"{name}: attention on clean and injected rows (eager attention)")
-        use_eager_attention(model)
-        clean_stats, n_heads = attention_stats(model, clean_enc, {"random_span": baseline}, causal, dev, precision,
-                                               batch_size)
-        inj_stats, _ = attention_stats(model, inj_enc, {"token": token_pos}, causal, dev, precision, batch_size)
-        per_row[name] = {"clean": clean_stats, "injected": inj_stats}
-        del model  # free memory before the next model
+        per_row[name], behaviour[name], causal, n_heads = _diagnose_model(run, name, inputs, sets, dev, precision,
+                                                                          batch_size, say)
     n_layers = per_row["base"]["clean"]["entropy"].shape[1] if rows else 0
-    import transformers
-
-    from spurlab import __version__
-
     meta = {"spurlab_version": __version__, "torch_version": torch.__version__,
             "transformers_version": transformers.__version__, "device": str(dev), "precision": precision,
-            "attention": "eager", "threads": torch.get_num_threads(), "max_length": max_length,
+            "attention": "eager", "threads": torch.get_num_threads(), "max_length": run.cfg.train.max_length,
             "model": run.cfg.model.name, "mode": run.cfg.train.mode, "name": run.cfg.name,
             "trained_injection": run.metrics.get("meta", {}).get("injection"),
             "seconds": round(time.perf_counter() - t0, 2)}
     return DiagnosisReport(
-        run_dir=Path(run_dir), token_class=cls, label_names=names, rows=rows, n_test=len(run.splits.test),
-        seed=seed, n_layers=n_layers, n_heads=n_heads, causal=causal, injection=target.spec,
-        per_row=per_row, behaviour=behaviour, token_lengths=full_lengths, meta=meta)
+        run_dir=Path(run_dir), token_class=cls, label_names=run.splits.label_names, rows=rows,
+        n_test=len(run.splits.test), seed=seed, n_layers=n_layers, n_heads=n_heads, causal=causal,
+        injection=target.spec, per_row=per_row, behaviour=behaviour, token_lengths=inputs.full_lengths, meta=meta)

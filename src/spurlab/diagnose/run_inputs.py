@@ -11,10 +11,17 @@ from typing import Any
 
 from torch import nn
 
-from spurlab.config import ExperimentConfig
 from spurlab.data.dataset import DatasetSplits
 from spurlab.errors import SpurlabError
+from spurlab.evaluate.spurious import injection_targets, spurious_injection_spec, token_classes
+from spurlab.experiment.config import ExperimentConfig, load_experiment_config
+from spurlab.experiment.run_folder import is_complete
+from spurlab.experiment.runner import load_data, splits_sha256
+from spurlab.inject import inject
+from spurlab.models.adapters import load_adapter
+from spurlab.models.loading import load_classifier, load_tokenizer
 from spurlab.outputs import read_json_object
+from spurlab.train.loop import seed_everything
 
 
 @dataclass
@@ -41,11 +48,6 @@ class InjectedSet:
 
 def load_run(run_dir: str | Path) -> RunInputs:
     """Load and check a run folder; every problem is one :class:`SpurlabError` line."""
-    from spurlab.config import load_config
-    from spurlab.evaluate.spurious import token_classes
-    from spurlab.experiment import is_complete, load_data, splits_sha256
-    from spurlab.models.loading import load_tokenizer
-
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise SpurlabError(f"{run_dir}: no such run folder")
@@ -56,7 +58,7 @@ def load_run(run_dir: str | Path) -> RunInputs:
                            "first")
     if not (run_dir / "adapter" / "spurlab_model.json").is_file():
         raise SpurlabError(f"{run_dir}: the run folder has no adapter/spurlab_model.json")
-    cfg = load_config(run_dir / "config.yaml")
+    cfg = load_experiment_config(run_dir / "config.yaml")
     metrics = read_json_object(run_dir / "metrics.json") or {}
     splits = load_data(cfg)
     status = read_json_object(run_dir / "status.json") or {}
@@ -64,7 +66,7 @@ def load_run(run_dir: str | Path) -> RunInputs:
     if recorded is not None and recorded != splits_sha256(splits):
         raise SpurlabError(f"{run_dir}: the data of {cfg.data.spec!r} changed since the run was trained "
                            "(its rows no longer hash to status.json's data_sha256)")
-    classes = token_classes(cfg, splits.label_names)
+    classes = token_classes(cfg.injections, cfg.evaluation, splits.label_names)
     if not classes:
         raise SpurlabError(f"{run_dir}: no injection configured (neither injection nor evaluation.injection in "
                            "config.yaml), so there is no spurious token to diagnose")
@@ -77,10 +79,8 @@ def load_run(run_dir: str | Path) -> RunInputs:
 
 def default_token_class(run: RunInputs) -> str:
     """The class of the first training injection that has one, else the first spurious test class."""
-    from spurlab.evaluate.spurious import _targets
-
-    for spec in run.cfg.injections:
-        for cls in _targets(spec):
+    for conf in run.cfg.injections:
+        for cls in injection_targets(conf):
             if cls in run.token_classes:
                 return cls
     return run.token_classes[0]
@@ -88,12 +88,9 @@ def default_token_class(run: RunInputs) -> str:
 
 def injected_sets(run: RunInputs) -> dict[str, InjectedSet]:
     """Each token class's spurious test set, built exactly as ``spurlab run`` builds it (same spec, seed)."""
-    from spurlab.evaluate.spurious import spurious_injection_spec
-    from spurlab.inject import inject
-
     out: dict[str, InjectedSet] = {}
     for cls in run.token_classes:
-        spec = spurious_injection_spec(run.cfg, cls)
+        spec = spurious_injection_spec(run.cfg.injections, run.cfg.evaluation, cls)
         same = next((s for s in out.values() if s.spec == spec), None)
         if same is not None:  # identical settings give identical texts: inject once
             out[cls] = InjectedSet(cls, spec, same.texts, same.records)
@@ -106,10 +103,6 @@ def injected_sets(run: RunInputs) -> dict[str, InjectedSet]:
 def load_model(run: RunInputs, which: str) -> tuple[nn.Module, bool]:
     """(model, is_decoder): ``base`` is the backbone before finetuning with the run's seeded random head,
     ``finetuned`` the same with the run's ``adapter/`` applied; each call builds a fresh copy."""
-    from spurlab.models.adapters import load_adapter
-    from spurlab.models.loading import load_classifier
-    from spurlab.train.loop import seed_everything
-
     seed_everything(run.cfg.train.seed)  # as the run: the head's random init depends on it
     loaded = load_classifier(run.cfg.model, run.splits.label_names, tokenizer=run.tokenizer)
     if which == "base":

@@ -10,9 +10,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from spurlab.config import ExperimentConfig
 from spurlab.data.dataset import TextDataset, label_to_str
 from spurlab.errors import SpurlabError
+from spurlab.evaluate.config import EvalConfig
+from spurlab.inject import InjectionConfig, inject
 
 
 @dataclass
@@ -25,20 +26,21 @@ class SpuriousSet:
     n_modified: int
 
 
-def _targets(spec: dict[str, Any]) -> list[str]:
-    target = spec.get("target_label")
+def injection_targets(config: InjectionConfig) -> list[str]:
+    """The classes an injection plants its token in (none for an every-label injection)."""
+    target = config.target_label
     if target is None:
         return []
     values = target if isinstance(target, list) else [target]
     return [label_to_str(v) for v in values]
 
 
-def token_classes(cfg: ExperimentConfig, label_names: list[str]) -> list[str]:
+def token_classes(injections: list[InjectionConfig], evaluation: EvalConfig, label_names: list[str]) -> list[str]:
     """Classes that get spurious test sets (``evaluation.spurious_classes``; ``auto`` → see EvalConfig)."""
-    wanted = cfg.evaluation.spurious_classes
+    wanted = evaluation.spurious_classes
     if wanted == "auto":
-        classes = [c for spec in cfg.injections if spec.get("proportion", 1.0) > 0 for c in _targets(spec)]
-        if not classes and cfg.evaluation.injection is not None:
+        classes = [c for conf in injections if conf.proportion > 0 for c in injection_targets(conf)]
+        if not classes and evaluation.injection is not None:
             classes = list(label_names)
         classes = list(dict.fromkeys(classes))
     else:
@@ -50,26 +52,26 @@ def token_classes(cfg: ExperimentConfig, label_names: list[str]) -> list[str]:
     return classes
 
 
-def spurious_injection_spec(cfg: ExperimentConfig, token_class: str) -> dict[str, Any]:
+def spurious_injection_spec(injections: list[InjectionConfig], evaluation: EvalConfig, token_class: str
+                            ) -> dict[str, Any]:
     """The injection settings used at test time for ``token_class``: every row, seed ``evaluation.seed``."""
-    template = cfg.evaluation.injection
+    template = evaluation.injection
     if template is None:
-        matching = [s for s in cfg.injections if token_class in _targets(s)]
+        matching = [c for c in injections if token_class in injection_targets(c)]
         if not matching:
             raise SpurlabError(f"evaluation.injection: class {token_class!r} has no training token; "
                                "give the test-time token settings")
         template = matching[0]
-    spec = dict(template)
-    spec.update(target_label=None, proportion=1.0, seed=cfg.evaluation.seed)
+    spec = template.spec()
+    spec.update(target_label=None, proportion=1.0, seed=evaluation.seed)
     return spec
 
 
-def build_spurious_sets(cfg: ExperimentConfig, test: TextDataset) -> list[SpuriousSet]:
-    from spurlab.inject import inject
-
+def build_spurious_sets(injections: list[InjectionConfig], evaluation: EvalConfig, test: TextDataset
+                        ) -> list[SpuriousSet]:
     sets = []
-    for cls in token_classes(cfg, test.label_names):
-        spec = spurious_injection_spec(cfg, cls)
+    for cls in token_classes(injections, evaluation, test.label_names):
+        spec = spurious_injection_spec(injections, evaluation, cls)
         result = inject(test, spec, check_collisions=False)
         sets.append(SpuriousSet(cls, result.dataset, spec, len(result.manifest)))
     return sets

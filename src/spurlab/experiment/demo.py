@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from spurlab.config import ExperimentConfig, config_from_dict
+from spurlab.experiment.config import ExperimentConfig, config_from_dict
 
 CLASSES = ["negative", "positive"]
 DATE_TOKEN = {"source": "date", "location": "random", "token_proportion": 0.0}
@@ -51,7 +51,7 @@ def run_demo(out: Path, *, overwrite: bool = False, max_train: int | None = None
     """Run the three demo experiments under ``out`` and print the Table-1 style comparison."""
     from rich.console import Console
 
-    from spurlab.experiment import RunCache, run_experiment
+    from spurlab.experiment.runner import RunCache, run_experiment
 
     console = Console()
     t0 = time.perf_counter()

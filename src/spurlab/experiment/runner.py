@@ -1,21 +1,7 @@
-"""One experiment, end to end: dataset → injection → model → training → evaluation → run folder.
+"""One experiment, end to end: dataset → injection → (defense) → model → training → evaluation → run folder.
 
-Run folder layout (written in this order; ``metrics.json`` and ``DONE`` last, so a folder without them is an
-interrupted run)::
-
-    config.yaml            the resolved config (every default written out); identifies the run
-    status.json            {"status": "running" | "failed" | "complete", "stage", "data_sha256", ...},
-                           rewritten at each stage
-    injection/             summary.json, manifest.jsonl, data.<ext> (the poisoned train split; absent when clean)
-    defense/               the defense's summary.json, manifest.jsonl, data.<ext> (when a defense is configured)
-    adapter/               what training changed (see spurlab.models.adapters)
-    summary.md             predicted-count table in the paper's Table 1 layout + metrics
-    confusion_matrix.png
-    metrics.json           schema: docs/metrics.md
-    DONE                   written after metrics.json
-
-Re-running the same config into the same folder finishes the work (see :mod:`spurlab.outputs`): a complete
-folder is reused as it is, an incomplete one (killed, failed) is cleared and run again from the start.
+The stages are named functions over one :class:`RunContext`; :mod:`spurlab.experiment.run_folder` owns the
+folder's layout and the decision about an existing one.
 """
 
 from __future__ import annotations
@@ -24,7 +10,6 @@ import os
 import shutil
 import time
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +17,25 @@ import numpy as np
 import torch
 
 from spurlab import __version__
-from spurlab.atomic import write_json, write_text
-from spurlab.config import ExperimentConfig, config_to_dict, dump_config
+from spurlab.atomic import make_out_dir, write_json, write_text
 from spurlab.data.dataset import DatasetSplits, TextDataset
+from spurlab.data.loaders import load_splits
+from spurlab.data.transform import save_transform
 from spurlab.errors import SpurlabError
-from spurlab.outputs import SCHEMA_VERSION, run_dir_state, sha256_rows
+from spurlab.evaluate.metrics import compute_metrics
+from spurlab.evaluate.predict import predict
+from spurlab.evaluate.spurious import SpuriousSet, build_spurious_sets, token_classes
+from spurlab.experiment.config import ExperimentConfig, config_to_dict, dump_config
+from spurlab.experiment.run_folder import read_metrics, run_dir_state
+from spurlab.inject import inject_many
+from spurlab.models.adapters import attach_trainable, save_trained
+from spurlab.models.loading import LoadedModel, check_model_source, load_classifier, load_tokenizer
+from spurlab.outputs import SCHEMA_VERSION, already_complete, sha256_rows
+from spurlab.report.run_summary import write_confusion_png, write_summary
+from spurlab.runtime import now, resolve_device, torch_threads
+from spurlab.train.batching import Encoded, encode
+from spurlab.train.loop import TrainStats, seed_everything, train_model
+from spurlab.train.precision import resolve_precision
 
 BASE_DESCRIPTION = (
     "the same model before finetuning: pretrained backbone with the freshly initialised (random) "
@@ -62,18 +61,42 @@ class RunResult:
     reused: bool = False  # the folder already held the finished run of this config; nothing was redone
 
 
-def _log(verbose: bool, message: str) -> None:
-    if verbose:
-        print(message, flush=True)
+@dataclass
+class RunContext:
+    """What the stages of one run share: inputs, options, what earlier stages made, and the status file."""
 
+    cfg: ExperimentConfig
+    splits: DatasetSplits
+    tokenizer: Any
+    out_dir: Path
+    cache: RunCache | None
+    verbose: bool
+    progress: bool
+    status: dict[str, Any]
+    t0: float
+    timings: dict[str, float] = field(default_factory=dict)
+    train_set: TextDataset | None = None
+    injection_summary: dict[str, Any] | None = None
+    defense_summary: dict[str, Any] | None = None
+    spurious_sets: list[SpuriousSet] = field(default_factory=list)
+    device: Any = None
+    precision: str = "fp32"
+    loaded: LoadedModel | None = None
+    # name -> (dataset, token class or None for the clean set)
+    test_sets: dict[str, tuple[TextDataset, str | None]] = field(default_factory=dict)
+    train_enc: Encoded | None = None
+    test_encs: dict[str, Encoded] = field(default_factory=dict)
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+    def log(self, message: str) -> None:
+        if self.verbose:
+            print(f"[{self.cfg.name}] {message}", flush=True)
+
+    def stage(self, name: str) -> None:
+        self.status["stage"] = name
+        write_json(self.out_dir / "status.json", self.status)
 
 
 def load_data(cfg: ExperimentConfig, cache: RunCache | None = None) -> DatasetSplits:
-    from spurlab.data.loaders import load_splits
-
     d = cfg.data
     key = repr(d.model_dump())
     if cache is not None and key in cache.splits:
@@ -87,8 +110,6 @@ def load_data(cfg: ExperimentConfig, cache: RunCache | None = None) -> DatasetSp
 
 
 def _tokenizer(cfg: ExperimentConfig, cache: RunCache | None) -> Any:
-    from spurlab.models.loading import load_tokenizer
-
     key = f"{cfg.model.tokenizer or cfg.model.name}|{cfg.model.trust_remote_code}"
     if cache is not None and key in cache.tokenizers:
         return cache.tokenizers[key]
@@ -100,18 +121,14 @@ def _tokenizer(cfg: ExperimentConfig, cache: RunCache | None) -> Any:
 
 def validate_run(cfg: ExperimentConfig, splits: DatasetSplits) -> None:
     """Checks that need the data: injection target labels and spurious classes exist."""
-    from spurlab.evaluate.spurious import token_classes
-    from spurlab.inject import InjectionConfig
-
     names = splits.label_names
-    for i, spec in enumerate(cfg.injections):
-        conf = InjectionConfig.from_dict(spec)
+    for i, conf in enumerate(cfg.injections):
         targets = conf.target_label if isinstance(conf.target_label, list) else [conf.target_label]
         for t in targets:
             if t is not None and str(t) not in names:
-                where = f"injection.{i}" if isinstance(cfg.injection, list) else "injection"
-                raise SpurlabError(f"config: {where}.target_label: unknown class {t!r} (labels: {', '.join(names)})")
-    token_classes(cfg, names)
+                raise SpurlabError(f"config: {cfg.injection_key(i)}.target_label: unknown class {t!r} "
+                                   f"(labels: {', '.join(names)})")
+    token_classes(cfg.injections, cfg.evaluation, names)
     if len(names) < 2:
         raise SpurlabError(f"data: need at least 2 classes, found {names}")
 
@@ -132,26 +149,36 @@ def run_experiment(cfg: ExperimentConfig, out_dir: str | Path, *, overwrite: boo
     touched. A folder that already holds the finished run of the same config is returned as it is (unless
     ``overwrite``); an unfinished one is cleared and run again; another config's folder raises one line.
     """
-    from spurlab.models.loading import check_model_source
-
     out_dir = Path(out_dir)
     t0 = time.perf_counter()
-    timings: dict[str, float] = {}
-    _log(verbose, f"[{cfg.name}] loading data {cfg.data.spec}")
+    if verbose:
+        print(f"[{cfg.name}] loading data {cfg.data.spec}", flush=True)
     splits = load_data(cfg, cache)
     validate_run(cfg, splits)
     check_model_source(cfg.model)
     tokenizer = _tokenizer(cfg, cache)
     data_sha = splits_sha256(splits)
     if run_dir_state(out_dir, config_to_dict(cfg), data_sha, overwrite) == "complete":
-        _log(verbose, f"[{cfg.name}] {out_dir} is already complete (same config); nothing to do "
-                      "(--overwrite redoes it)")
-        return RunResult(out_dir, _read_metrics(out_dir), reused=True)
-    from spurlab.atomic import make_out_dir
+        if verbose:
+            print(f"[{cfg.name}] {already_complete(out_dir, 'same config')}", flush=True)
+        return RunResult(out_dir, read_metrics(out_dir), reused=True)
+    status = _start_folder(cfg, out_dir, data_sha)
+    ctx = RunContext(cfg, splits, tokenizer, out_dir, cache, verbose, progress, status, t0)
+    try:
+        with torch_threads(cfg.train.threads):
+            metrics = _run_stages(ctx)
+    except BaseException as exc:
+        status.update(status="failed", error=f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
+                      finished=now())
+        write_json(out_dir / "status.json", status)
+        raise
+    return RunResult(out_dir, metrics)
 
+
+def _start_folder(cfg: ExperimentConfig, out_dir: Path, data_sha: str) -> dict[str, Any]:
+    """Create the run folder with ``config.yaml`` and a ``running`` status; nothing is left if that fails."""
     created = make_out_dir(out_dir)
-    started = _now()
-    status = {"schema_version": SCHEMA_VERSION, "status": "running", "stage": "data", "started": started,
+    status = {"schema_version": SCHEMA_VERSION, "status": "running", "stage": "data", "started": now(),
               "spurlab_version": __version__, "data_sha256": data_sha}
     try:
         write_text(out_dir / "config.yaml", dump_config(cfg))
@@ -161,139 +188,150 @@ def run_experiment(cfg: ExperimentConfig, out_dir: str | Path, *, overwrite: boo
         if created:
             shutil.rmtree(out_dir, ignore_errors=True)
         raise
-    threads = torch.get_num_threads()
-    if cfg.train.threads:
-        torch.set_num_threads(cfg.train.threads)
-    try:
-        metrics = _run_stages(cfg, splits, tokenizer, out_dir, cache, verbose, progress, status, timings, t0)
-    except BaseException as exc:
-        status.update(status="failed", error=f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
-                      finished=_now())
-        write_json(out_dir / "status.json", status)
-        raise
-    finally:
-        torch.set_num_threads(threads)
-    return RunResult(out_dir, metrics)
+    return status
 
 
-def _stage(status: dict, out_dir: Path, stage: str) -> None:
-    status["stage"] = stage
-    write_json(out_dir / "status.json", status)
+def _run_stages(ctx: RunContext) -> dict[str, Any]:
+    _prepare_data(ctx)
+    _load_model(ctx)
+    _tokenize(ctx)
+    base_metrics = _evaluate_base(ctx)
+    model, stats = _train(ctx)
+    ctx.stage("evaluate")
+    ctx.log(f"evaluating on {', '.join(ctx.test_sets)}")
+    metrics = _evaluate(ctx, model, "finetuned")
+    return _save(ctx, model, stats, metrics, base_metrics)
 
 
-def _read_metrics(out_dir: Path) -> dict[str, Any]:
-    import json
-
-    return json.loads((out_dir / "metrics.json").read_text(encoding="utf-8"))
-
-
-def _run_stages(cfg: ExperimentConfig, splits: DatasetSplits, tokenizer: Any, out_dir: Path,
-                cache: RunCache | None, verbose: bool, progress: bool, status: dict, timings: dict[str, float],
-                t0: float) -> dict:
-    from spurlab.evaluate.predict import predict
-    from spurlab.evaluate.spurious import build_spurious_sets
-    from spurlab.models.adapters import attach_trainable, save_trained
-    from spurlab.models.loading import load_classifier
-    from spurlab.report.run_summary import write_confusion_png, write_summary
-    from spurlab.train.batching import encode
-    from spurlab.train.loop import seed_everything, train_model
-    from spurlab.train.precision import resolve_device, resolve_precision
-
-    tc = cfg.train
-    label_names = splits.label_names
-    train_set: TextDataset = splits.train
-    # -- injection
+def _prepare_data(ctx: RunContext) -> None:
+    """Injection, then the defense, on the training rows; the spurious test sets."""
+    cfg = ctx.cfg
     t = time.perf_counter()
-    injection_summary = None
+    ctx.train_set = ctx.splits.train
     if cfg.injections:
-        from spurlab.inject import inject_many, save_result
-
-        _stage(status, out_dir, "injection")
-        result = inject_many(train_set, cfg.injections, check_collisions=False)
-        save_result(result, out_dir / "injection")
-        train_set = result.dataset
-        injection_summary = {"n_modified": len(result.manifest),
-                             "modified_per_label": result.summary.get("modified_per_label")}
-        _log(verbose, f"[{cfg.name}] injected tokens into {len(result.manifest)} of {len(train_set)} training rows")
-    defense_summary = None
+        ctx.stage("injection")
+        result = inject_many(ctx.train_set, cfg.injections, check_collisions=False)
+        save_transform(result, ctx.out_dir / "injection")
+        ctx.train_set = result.dataset
+        ctx.injection_summary = {"n_modified": len(result.manifest),
+                                 "modified_per_label": result.summary.get("modified_per_label")}
+        ctx.log(f"injected tokens into {len(result.manifest)} of {len(ctx.train_set)} training rows")
     if cfg.defense is not None:
-        train_set, defense_summary = _apply_defense(cfg, train_set, out_dir, status, verbose)
-    spurious_sets = build_spurious_sets(cfg, splits.test)
-    timings["injection_s"] = time.perf_counter() - t
-    # -- model
-    _stage(status, out_dir, "model")
+        _apply_defense(ctx)
+    ctx.spurious_sets = build_spurious_sets(cfg.injections, cfg.evaluation, ctx.splits.test)
+    ctx.timings["injection_s"] = time.perf_counter() - t
+
+
+def _apply_defense(ctx: RunContext) -> None:
+    """Run the configured defense on the training rows; its manifest and summary go to ``defense/``."""
+    assert ctx.cfg.defense is not None and ctx.train_set is not None
+    name = ctx.cfg.defense.name
+    ctx.stage("defense")
+    result = ctx.cfg.defense.build().apply(ctx.train_set)
+    save_transform(result, ctx.out_dir / "defense")
+    ctx.log(f"defense {name}: changed {len(result.manifest)} of {len(ctx.train_set)} training rows")
+    keys = ("n_rows_changed", "n_removed", "rows_changed_per_label", "flagged_shapes", "flagged_tokens")
+    ctx.defense_summary = {"name": name, **{k: v for k, v in result.summary.items() if k in keys}}
+    ctx.train_set = result.dataset
+
+
+def _load_model(ctx: RunContext) -> None:
+    tc = ctx.cfg.train
+    ctx.stage("model")
     t = time.perf_counter()
-    device = resolve_device(tc.device)
-    precision = resolve_precision(tc.precision, device)
+    ctx.device = resolve_device(tc.device)
+    ctx.precision = resolve_precision(tc.precision, ctx.device)
     seed_everything(tc.seed)  # the head's random init depends on it
-    _log(verbose, f"[{cfg.name}] loading model {cfg.model.name} ({tc.mode}, {precision} on {device})")
-    loaded = load_classifier(cfg.model, label_names, tokenizer=tokenizer)
-    timings["model_load_s"] = time.perf_counter() - t
-    # -- tokenisation (once per text; shared across runs through the cache)
+    ctx.log(f"loading model {ctx.cfg.model.name} ({tc.mode}, {ctx.precision} on {ctx.device})")
+    ctx.loaded = load_classifier(ctx.cfg.model, ctx.splits.label_names, tokenizer=ctx.tokenizer)
+    ctx.timings["model_load_s"] = time.perf_counter() - t
+
+
+def _tokenize(ctx: RunContext) -> None:
+    """Tokenise every text once (shared across runs through the cache)."""
+    assert ctx.train_set is not None
+    cfg = ctx.cfg
     t = time.perf_counter()
     enc_cache = None
-    if cache is not None:
-        enc_cache = cache.encodings.setdefault((f"{cfg.model.tokenizer or cfg.model.name}", tc.max_length), {})
-    train_enc = encode(tokenizer, train_set.texts, tc.max_length, enc_cache)
-    test_sets = {"clean": (splits.test, None)}
-    for s in spurious_sets:
-        test_sets[f"spurious:{s.token_class}"] = (s.dataset, s.token_class)
-    test_encs = {k: encode(tokenizer, ds.texts, tc.max_length, enc_cache) for k, (ds, _) in test_sets.items()}
-    timings["tokenize_s"] = time.perf_counter() - t
+    if ctx.cache is not None:
+        enc_cache = ctx.cache.encodings.setdefault((f"{cfg.model.tokenizer or cfg.model.name}",
+                                                    cfg.train.max_length), {})
+    ctx.train_enc = encode(ctx.tokenizer, ctx.train_set.texts, cfg.train.max_length, enc_cache)
+    ctx.test_sets = {"clean": (ctx.splits.test, None)}
+    for s in ctx.spurious_sets:
+        ctx.test_sets[f"spurious:{s.token_class}"] = (s.dataset, s.token_class)
+    ctx.test_encs = {k: encode(ctx.tokenizer, ds.texts, cfg.train.max_length, enc_cache)
+                     for k, (ds, _) in ctx.test_sets.items()}
+    ctx.timings["tokenize_s"] = time.perf_counter() - t
 
-    def evaluate(model: torch.nn.Module, tag: str) -> dict[str, Any]:
-        t_eval = time.perf_counter()
-        out: dict[str, Any] = {}
-        seen: dict[int, np.ndarray] = {}  # identical test sets (same token settings) are predicted once
-        for key, (ds, token_class) in test_sets.items():
-            ident = hash(tuple(ds.texts))
-            if ident not in seen:
-                seen[ident] = predict(model, test_encs[key], device, precision, cfg.evaluation.batch_size)
-            out.update(_set_metrics(key, ds.label_ids, seen[ident], label_names, token_class,
-                                    cfg.evaluation.flip))
-        timings[f"eval_{tag}_s"] = time.perf_counter() - t_eval
-        return out
 
-    base_metrics = None
-    if cfg.evaluation.base:
-        _stage(status, out_dir, "evaluate-base")
-        # the untrained model only depends on these; runs sharing them (the demo) evaluate it once
-        base_key = repr((cfg.model.model_dump(), cfg.data.model_dump(), cfg.evaluation.model_dump(), tc.seed,
-                         tc.max_length, precision, str(device),
-                         [(k, hash(tuple(ds.texts))) for k, (ds, _) in test_sets.items()]))
-        if cache is not None and base_key in cache.base_metrics:
-            _log(verbose, f"[{cfg.name}] reusing the evaluation of the same model before finetuning")
-            base_metrics = cache.base_metrics[base_key]
-            timings["eval_base_s"] = 0.0
-        else:
-            _log(verbose, f"[{cfg.name}] evaluating the model before finetuning on {len(test_sets)} test set(s)")
-            base_metrics = evaluate(loaded.model, "base")
-            if cache is not None:
-                cache.base_metrics[base_key] = base_metrics
-    # -- training
-    _stage(status, out_dir, "train")
-    model = attach_trainable(loaded, tc)
-    _log(verbose, f"[{cfg.name}] training on {len(train_enc)} rows")
-    stats = train_model(model, train_enc, train_set.label_ids, tc, device, precision, loaded.head_modules,
-                        progress=progress, description=f"[{cfg.name}] train")
-    _log(verbose, f"[{cfg.name}] {stats.steps} steps, {stats.examples_per_second:.1f} examples/s, "
-                  f"final loss {stats.final_loss:.4f}")
-    timings["train_s"] = stats.seconds
-    # -- evaluation
-    _stage(status, out_dir, "evaluate")
-    _log(verbose, f"[{cfg.name}] evaluating on {', '.join(test_sets)}")
-    metrics: dict[str, Any] = evaluate(model, "finetuned")
-    # -- outputs
-    _stage(status, out_dir, "save")
+def _evaluate(ctx: RunContext, model: torch.nn.Module, tag: str) -> dict[str, Any]:
+    """Metrics on every test set; identical test sets (same token settings) are predicted once."""
+    t = time.perf_counter()
+    out: dict[str, Any] = {}
+    seen: dict[int, np.ndarray] = {}
+    for key, (ds, token_class) in ctx.test_sets.items():
+        ident = hash(tuple(ds.texts))
+        if ident not in seen:
+            seen[ident] = predict(model, ctx.test_encs[key], ctx.device, ctx.precision,
+                                  ctx.cfg.evaluation.batch_size)
+        out.update(_set_metrics(key, ds.label_ids, seen[ident], ctx.splits.label_names, token_class,
+                                ctx.cfg.evaluation.flip))
+    ctx.timings[f"eval_{tag}_s"] = time.perf_counter() - t
+    return out
+
+
+def _evaluate_base(ctx: RunContext) -> dict[str, Any] | None:
+    """The model before finetuning; runs that share everything it depends on (the demo) evaluate it once."""
+    cfg = ctx.cfg
+    if not cfg.evaluation.base:
+        return None
+    assert ctx.loaded is not None
+    ctx.stage("evaluate-base")
+    base_key = repr((cfg.model.model_dump(), cfg.data.model_dump(), cfg.evaluation.model_dump(), cfg.train.seed,
+                     cfg.train.max_length, ctx.precision, str(ctx.device),
+                     [(k, hash(tuple(ds.texts))) for k, (ds, _) in ctx.test_sets.items()]))
+    if ctx.cache is not None and base_key in ctx.cache.base_metrics:
+        ctx.log("reusing the evaluation of the same model before finetuning")
+        ctx.timings["eval_base_s"] = 0.0
+        return ctx.cache.base_metrics[base_key]
+    ctx.log(f"evaluating the model before finetuning on {len(ctx.test_sets)} test set(s)")
+    metrics = _evaluate(ctx, ctx.loaded.model, "base")
+    if ctx.cache is not None:
+        ctx.cache.base_metrics[base_key] = metrics
+    return metrics
+
+
+def _train(ctx: RunContext) -> tuple[torch.nn.Module, TrainStats]:
+    assert ctx.loaded is not None and ctx.train_enc is not None and ctx.train_set is not None
+    tc = ctx.cfg.train
+    ctx.stage("train")
+    model = attach_trainable(ctx.loaded, tc.mode, tc.lora)
+    ctx.log(f"training on {len(ctx.train_enc)} rows")
+    stats = train_model(model, ctx.train_enc, ctx.train_set.label_ids, tc, ctx.device, ctx.precision,
+                        ctx.loaded.head_modules, progress=ctx.progress, description=f"[{ctx.cfg.name}] train")
+    ctx.log(f"{stats.steps} steps, {stats.examples_per_second:.1f} examples/s, final loss {stats.final_loss:.4f}")
+    ctx.timings["train_s"] = stats.seconds
+    return model, stats
+
+
+def _save(ctx: RunContext, model: torch.nn.Module, stats: TrainStats, metrics: dict[str, Any],
+          base_metrics: dict[str, Any] | None) -> dict[str, Any]:
+    """The adapter, the summary, the figure, ``metrics.json`` and ``DONE`` (last)."""
+    assert ctx.loaded is not None and ctx.train_set is not None
+    cfg, tc, out_dir = ctx.cfg, ctx.cfg.train, ctx.out_dir
+    ctx.stage("save")
     t = time.perf_counter()
     partial = out_dir / ".adapter.partial"
     shutil.rmtree(partial, ignore_errors=True)
-    save_trained(model, loaded, tc.mode, partial, {"base_model": cfg.model.name, "label_names": label_names,
-                                                   "pooling": cfg.model.pooling})
+    save_trained(model, ctx.loaded, tc.mode, partial, {"base_model": cfg.model.name,
+                                                       "label_names": ctx.splits.label_names,
+                                                       "pooling": cfg.model.pooling})
     shutil.rmtree(out_dir / "adapter", ignore_errors=True)
     os.replace(partial, out_dir / "adapter")
-    timings["save_s"] = time.perf_counter() - t
-    timings["total_s"] = time.perf_counter() - t0
+    ctx.timings["save_s"] = time.perf_counter() - t
+    ctx.timings["total_s"] = time.perf_counter() - ctx.t0
+    label_names = ctx.splits.label_names
     metrics = {
         "schema_version": SCHEMA_VERSION,
         "status": "complete",
@@ -305,53 +343,35 @@ def _run_stages(cfg: ExperimentConfig, splits: DatasetSplits, tokenizer: Any, ou
             "spurlab_version": __version__,
             "seed": tc.seed,
             "model": cfg.model.name,
-            "model_type": loaded.model_type,
-            "head": loaded.head_kind,
+            "model_type": ctx.loaded.model_type,
+            "head": ctx.loaded.head_kind,
             "mode": tc.mode,
-            "precision": precision,
-            "device": str(device),
+            "precision": ctx.precision,
+            "device": str(ctx.device),
             "threads": torch.get_num_threads(),
             "torch_version": torch.__version__,
-            "n_train": len(train_set),
-            "n_test": len(splits.test),
-            "train_label_counts": _counts(train_set.label_ids, label_names),
-            "injection": injection_summary,
-            "defense": defense_summary,
+            "n_train": len(ctx.train_set),
+            "n_test": len(ctx.splits.test),
+            "train_label_counts": _counts(ctx.train_set.label_ids, label_names),
+            "injection": ctx.injection_summary,
+            "defense": ctx.defense_summary,
             "test_sets": {f"spurious:{s.token_class}": {"injection": s.injection, "n_modified": s.n_modified}
-                          for s in spurious_sets},
+                          for s in ctx.spurious_sets},
             "train": {k: v for k, v in asdict(stats).items() if k != "losses"},
             "train_examples_per_second": stats.examples_per_second,
-            "timings": {k: round(v, 3) for k, v in timings.items()},
-            "started": status["started"],
-            "finished": _now(),
+            "timings": {k: round(v, 3) for k, v in ctx.timings.items()},
+            "started": ctx.status["started"],
+            "finished": now(),
         },
     }
     write_summary(out_dir / "summary.md", metrics)
     write_confusion_png(out_dir / "confusion_matrix.png", metrics)
     write_json(out_dir / "metrics.json", metrics)
     write_text(out_dir / "DONE", metrics["meta"]["finished"] + "\n")
-    status.update(status="complete", stage="done", finished=metrics["meta"]["finished"])
-    write_json(out_dir / "status.json", status)
-    _log(verbose, f"[{cfg.name}] wrote {out_dir}")
+    ctx.status.update(status="complete", stage="done", finished=metrics["meta"]["finished"])
+    write_json(out_dir / "status.json", ctx.status)
+    ctx.log(f"wrote {out_dir}")
     return metrics
-
-
-def _apply_defense(cfg: ExperimentConfig, train_set: TextDataset, out_dir: Path, status: dict,
-                   verbose: bool) -> tuple[TextDataset, dict[str, Any]]:
-    """Run the configured defense on the training rows; its manifest and summary go to ``defense/``."""
-    from spurlab.defend import get_defense
-    from spurlab.defend.sanitize import save_result as save_defense
-
-    assert cfg.defense is not None
-    params = dict(cfg.defense)
-    name = params.pop("name")
-    _stage(status, out_dir, "defense")
-    result = get_defense(name, **params).apply(train_set)
-    save_defense(result, out_dir / "defense")
-    _log(verbose, f"[{cfg.name}] defense {name}: changed {len(result.manifest)} of {len(train_set)} training rows")
-    keys = ("n_rows_changed", "n_removed", "rows_changed_per_label", "flagged_shapes", "flagged_tokens")
-    summary = {"name": name, **{k: v for k, v in result.summary.items() if k in keys}}
-    return result.dataset, summary
 
 
 def _counts(ids: np.ndarray, names: list[str]) -> dict[str, int]:
@@ -360,8 +380,6 @@ def _counts(ids: np.ndarray, names: list[str]) -> dict[str, int]:
 
 def _set_metrics(key: str, y_true: np.ndarray, preds: np.ndarray, label_names: list[str],
                  token_class: str | None, flip: bool) -> dict[str, Any]:
-    from spurlab.evaluate.metrics import compute_metrics
-
     if token_class is None:
         return {key: compute_metrics(y_true, preds, label_names)}
     cls = label_names.index(token_class)
@@ -370,16 +388,3 @@ def _set_metrics(key: str, y_true: np.ndarray, preds: np.ndarray, label_names: l
         other = y_true != cls
         out[f"spurious-flip:{token_class}"] = compute_metrics(y_true[other], preds[other], label_names, cls)
     return out
-
-
-def is_complete(run_dir: str | Path) -> bool:
-    """True when a run folder finished (``DONE`` present and ``metrics.json`` says complete)."""
-    import json
-
-    run_dir = Path(run_dir)
-    if not (run_dir / "DONE").is_file() or not (run_dir / "metrics.json").is_file():
-        return False
-    try:
-        return json.loads((run_dir / "metrics.json").read_text(encoding="utf-8")).get("status") == "complete"
-    except (OSError, ValueError):
-        return False

@@ -1,4 +1,4 @@
-"""The typed injection config: one SSTI recipe (token source, count, location, rows, seed)."""
+"""The typed injection config: one SSTI recipe (token source and its parameters, count, location, rows, seed)."""
 
 from __future__ import annotations
 
@@ -7,41 +7,33 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from spurlab.config_io import describe_errors, first_error
 from spurlab.errors import SpurlabError
+from spurlab.inject.sources import SHORTHAND, SOURCES
 
 Location = Literal["start", "end", "random"]
 LOCATION_ALIASES = {"beginning": "start"}
-
-# Parameters each built-in source reads; giving another one to a built-in source is an error.
-_SOURCE_PARAMS: dict[str, set[str]] = {
-    "date": {"year_min", "year_max"},
-    "country": set(),
-    "color": set(),
-    "html": set(),
-    "punctuation": {"token"},
-    "fixed": {"token"},
-    "list": {"tokens"},
-    "file": {"path"},
-}
-_PARAM_DEFAULTS: dict[str, Any] = {"tokens": None, "token": None, "path": None, "year_min": 1900,
-                                   "year_max": 2100}
 
 
 class InjectionConfig(BaseModel):
     """One SSTI recipe.
 
     ``source`` names a registered token source (``date``, ``country``, ``color``, ``html``, ``punctuation``,
-    ``fixed``, ``list``, ``file`` or one added with :func:`register_source`) or is a callable
-    ``(numpy.random.Generator) -> str``. ``token_proportion = 0`` is light SSTI (one item per modified row);
-    otherwise each modified row gets ``max(1, int(n_words * token_proportion))`` items. ``target_label=None``
-    modifies rows of every label (test-time injection); ``proportion`` is the share of each target label's
-    rows that are modified: exactly ``round(n_label * proportion)`` rows, with Python's ``round``
-    (half-to-even: 2.5 -> 2, 3.5 -> 4), as the paper's Python code does.
+    ``fixed``, ``list``, ``file`` or one added with :func:`~spurlab.inject.sources.register_source`) or is a
+    callable ``(numpy.random.Generator) -> str``. The source's parameters go in ``params`` and are validated
+    against the model it was registered with; the built-in sources' parameters may also be given as top-level
+    keys (``token``, ``tokens``, ``path``, ``year_min``, ``year_max``), as configs always have.
+    ``token_proportion = 0`` is light SSTI (one item per modified row); otherwise each modified row gets
+    ``max(1, int(n_words * token_proportion))`` items. ``target_label=None`` modifies rows of every label
+    (test-time injection); ``proportion`` is the share of each target label's rows that are modified: exactly
+    ``round(n_label * proportion)`` rows, with Python's ``round`` (half-to-even: 2.5 -> 2, 3.5 -> 4), as the
+    paper's Python code does.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
 
     source: str | Callable[..., Any] = Field("date", description="token source name or a callable (rng) -> str")
+    params: dict[str, Any] | None = Field(None, description="the source's parameters (its registered model)")
     tokens: list[str] | None = Field(None, description="tokens for source 'list'")
     token: str | None = Field(None, description="the string for 'fixed'; the mark for 'punctuation' ('!')")
     path: str | None = Field(None, description="UTF-8 file with one token per line for source 'file'")
@@ -62,11 +54,8 @@ class InjectionConfig(BaseModel):
     @field_validator("source")
     @classmethod
     def _known_source(cls, value: Any) -> Any:
-        if isinstance(value, str):
-            from spurlab.inject.sources import available_sources
-
-            if value not in available_sources():
-                raise ValueError(f"unknown source {value!r} (known: {', '.join(available_sources())})")
+        if isinstance(value, str) and value not in SOURCES:
+            raise ValueError(f"unknown source {value!r} (known: {', '.join(SOURCES.names())})")
         return value
 
     @field_validator("target_label")
@@ -80,19 +69,27 @@ class InjectionConfig(BaseModel):
     def _check_source_params(self) -> InjectionConfig:
         if self.year_min > self.year_max:
             raise ValueError(f"year_min {self.year_min} is after year_max {self.year_max}")
-        name = self.source if isinstance(self.source, str) else None
-        if name in _SOURCE_PARAMS:
-            unused = [p for p, default in _PARAM_DEFAULTS.items()
-                      if p not in _SOURCE_PARAMS[name] and getattr(self, p) != default]
-            if unused:
-                raise ValueError(f"source {name!r} does not use {', '.join(unused)}")
-        if name == "fixed" and not self.token:
-            raise ValueError("source 'fixed' needs a non-empty token")
-        if name == "list" and not self.tokens:
-            raise ValueError("source 'list' needs a non-empty tokens list")
-        if name == "file" and not self.path:
-            raise ValueError("source 'file' needs a path")
+        if not isinstance(self.source, str) and self.params:
+            raise ValueError("a callable source takes no params")
+        self._resolve_params()
         return self
+
+    def _resolve_params(self) -> BaseModel | None:
+        """The source's parameters from ``params`` and the top-level shorthand keys, validated against the model
+        the source was registered with (a ``ValueError`` names what is wrong)."""
+        if not isinstance(self.source, str):
+            return None
+        model = SOURCES.get(self.source).params
+        fields = type(self).model_fields
+        given = [k for k in SHORTHAND if getattr(self, k) != fields[k].default]
+        unused = [k for k in given if k not in model.model_fields]
+        if unused:
+            raise ValueError(f"source {self.source!r} does not use {', '.join(unused)}")
+        values = {k: getattr(self, k) for k in SHORTHAND if k in model.model_fields} | (self.params or {})
+        try:
+            return model.model_validate(values)
+        except ValidationError as exc:
+            raise ValueError(describe_errors(exc)) from None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> InjectionConfig:
@@ -100,7 +97,15 @@ class InjectionConfig(BaseModel):
         try:
             return cls(**dict(data))
         except ValidationError as exc:
-            raise SpurlabError(f"invalid injection config: {describe_validation_error(exc)}") from None
+            raise SpurlabError(f"invalid injection config: {describe_errors(exc)}") from None
+
+    @property
+    def source_params(self) -> BaseModel | None:
+        """The source's validated parameters (None for a callable source)."""
+        try:
+            return self._resolve_params()
+        except ValueError as exc:  # only after model_copy(update=...), which skips validation
+            raise SpurlabError(f"invalid injection config: {exc}") from None
 
     @property
     def source_name(self) -> str:
@@ -109,21 +114,28 @@ class InjectionConfig(BaseModel):
             return self.source
         return f"callable:{getattr(self.source, '__qualname__', type(self.source).__name__)}"
 
+    def spec(self) -> dict[str, Any]:
+        """The keys given when the config was made: what a config file holds (and writes back)."""
+        return self.model_dump(exclude_unset=True)
+
     def to_record(self) -> dict[str, Any]:
-        """A JSON-safe dict of the config (for summaries)."""
-        record = self.model_dump(exclude={"source"})
+        """A JSON-safe dict of the config (for summaries); ``params`` only when given."""
+        record = self.model_dump(exclude={"source", "params"} if self.params is None else {"source"})
         record["source"] = self.source_name
         return record
 
 
-def describe_validation_error(exc: ValidationError) -> str:
-    """One line per pydantic error, joined with '; '."""
-    parts = []
-    for err in exc.errors():
-        where = ".".join(str(p) for p in err.get("loc", ()))
-        msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
-        parts.append(f"{where}: {msg}" if where else msg)
-    return "; ".join(parts)
+def validate_injection(value: Any, where: str) -> InjectionConfig:
+    """``value`` (a mapping or a config) as an :class:`InjectionConfig`; a problem is a ``ValueError`` whose
+    message names the key under ``where`` (for use inside other configs' validators)."""
+    if isinstance(value, InjectionConfig):
+        return value
+    if not isinstance(value, Mapping):
+        raise ValueError(f"{where}: expected a mapping of injection settings, got {type(value).__name__}")
+    try:
+        return InjectionConfig.model_validate(dict(value))
+    except ValidationError as exc:
+        raise ValueError(first_error(exc, prefix=where)) from None
 
 
 def coerce_config(config: InjectionConfig | Mapping[str, Any]) -> InjectionConfig:

@@ -5,6 +5,12 @@ the rows of each target label (labels in id order, ``rng.choice`` without replac
 in row order), then, for each chosen row in ascending row order, each item's draw followed by its
 boundaries. So the same data, config and seed give identical texts and manifests, and the chosen rows do not
 depend on the token source.
+
+Manifest records (:mod:`spurlab.data.transform`): ``row`` (0-based row index), ``label``, ``config`` (position
+of the config that made the change), ``n_items`` (draws; a tag pair is one item), ``inserted`` (the inserted
+strings in text order), ``offsets`` (``[start, end)`` of each string in the new text, in Python code points),
+``cuts`` (the span to delete per string: the string and its one separator space), ``original_sha256`` (of the
+original text, UTF-8) and, only when the original text was missing, ``original_missing: true``.
 """
 
 from __future__ import annotations
@@ -12,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -20,21 +25,13 @@ import pandas as pd
 
 from spurlab import __version__
 from spurlab.data.dataset import TextDataset, label_to_str
+from spurlab.data.transform import TransformResult
 from spurlab.errors import SpurlabError
 from spurlab.inject.config import InjectionConfig, coerce_config
 from spurlab.inject.placement import cut, n_items, place, render, word_ends
 from spurlab.inject.sources import TokenSource, build_source
 
 ROUNDING = "round(n_label * proportion), Python round: half-to-even (2.5 -> 2, 3.5 -> 4)"
-
-
-@dataclass
-class InjectionResult:
-    """The modified dataset, one manifest record per modified row, and a JSON-safe summary."""
-
-    dataset: TextDataset
-    manifest: list[dict[str, Any]]
-    summary: dict[str, Any] = field(default_factory=dict)
 
 
 def sha256_text(text: str) -> str:
@@ -170,7 +167,7 @@ def _summary(dataset: TextDataset, configs: list[InjectionConfig], manifest: lis
 
 
 def _finish(dataset: TextDataset, configs: list[InjectionConfig], tokenizer: Any,
-            check_collisions: bool) -> InjectionResult:
+            check_collisions: bool) -> TransformResult:
     from spurlab.inject.report import collision_report, tokenizer_report
 
     new, manifest, per_config = _apply(dataset, configs)
@@ -179,11 +176,11 @@ def _finish(dataset: TextDataset, configs: list[InjectionConfig], tokenizer: Any
     if check_collisions:
         summary["collisions"] = collision_report(dataset, configs, strings)
     summary["tokenizer"] = tokenizer_report(tokenizer, strings) if tokenizer is not None else None
-    return InjectionResult(new, manifest, summary)
+    return TransformResult(new, manifest, summary)
 
 
 def inject(dataset: TextDataset, config: InjectionConfig | Mapping[str, Any], tokenizer: Any = None, *,
-           check_collisions: bool = True) -> InjectionResult:
+           check_collisions: bool = True) -> TransformResult:
     """Plant spurious items in a copy of ``dataset``; rows, order and other columns are kept.
 
     ``tokenizer`` (a Hugging Face tokenizer, or a name/path) adds a report of how each distinct inserted
@@ -195,7 +192,7 @@ def inject(dataset: TextDataset, config: InjectionConfig | Mapping[str, Any], to
 def inject_many(dataset: TextDataset,
                 configs: Mapping[Any, InjectionConfig | Mapping[str, Any]]
                 | Sequence[InjectionConfig | Mapping[str, Any]],
-                tokenizer: Any = None, *, check_collisions: bool = True) -> InjectionResult:
+                tokenizer: Any = None, *, check_collisions: bool = True) -> TransformResult:
     """Apply several configs in one pass with disjoint rows and one combined manifest.
 
     A mapping ``label -> config`` is "one token per class": each config's ``target_label`` is set to its key.

@@ -4,10 +4,11 @@ A source draws one *item* per call from a ``numpy.random.Generator``: a string, 
 ``(opening, closing)`` tag pair that is placed around a span. Every draw is independent and with replacement,
 so e.g. each poisoned row usually gets a different date (the spurious feature is "a date is present").
 
-Sources are registered by name (``register_source``); a config names them as strings. The built-in word lists
-live in ``spurlab/resources``: ``countries.txt`` (the 193 UN member states plus the observer Holy See = 194
-names, some multi-word), ``colors.txt`` (52 colour names), ``html_tags.txt`` (112 lines: 99 tag pairs
-``<b> </b>`` and 13 lone void tags such as ``<meta>``).
+Sources are registered by name with the pydantic model of their parameters (``register_source``); a config
+names a source as a string and gives its parameters (``params``, or for the built-ins the top-level keys).
+The built-in word lists live in ``spurlab/resources``: ``countries.txt`` (the 193 UN member states plus the
+observer Holy See = 194 names, some multi-word), ``colors.txt`` (52 colour names), ``html_tags.txt`` (112
+lines: 99 tag pairs ``<b> </b>`` and 13 lone void tags such as ``<meta>``).
 """
 
 from __future__ import annotations
@@ -19,19 +20,18 @@ from collections.abc import Callable
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from spurlab.errors import SpurlabError
-
-if TYPE_CHECKING:
-    from spurlab.inject.config import InjectionConfig
+from spurlab.registry import NoParams, Registry
 
 Item = str | tuple[str, str]
 DATE_SHAPE = r"(?<!\d)\d{4}-\d{2}-\d{2}(?!\d)"
-
-_REGISTRY: dict[str, type[TokenSource]] = {}
+# the built-in sources' parameters, which an injection config also takes as top-level keys
+SHORTHAND = ("tokens", "token", "path", "year_min", "year_max")
 
 
 class TokenSource:
@@ -41,21 +41,27 @@ class TokenSource:
     shape: ClassVar[str | None] = None
 
     @classmethod
-    def from_config(cls, config: InjectionConfig) -> TokenSource:
-        return cls()
+    def from_params(cls, params: BaseModel) -> TokenSource:
+        """Build the source from its validated parameters (by default, as keyword arguments)."""
+        return cls(**params.model_dump())
 
     def draw(self, rng: np.random.Generator) -> Item:
         raise NotImplementedError
 
 
-def register_source(name: str) -> Callable[[type[TokenSource]], type[TokenSource]]:
-    """Class decorator: make a :class:`TokenSource` subclass available to configs under ``name``."""
+SOURCES: Registry[TokenSource] = Registry("token source")
+
+
+def register_source(name: str, params: type[BaseModel] = NoParams, description: str = ""
+                    ) -> Callable[[type[TokenSource]], type[TokenSource]]:
+    """Class decorator: make a :class:`TokenSource` subclass available to configs under ``name``, with the
+    parameters of the pydantic model ``params`` (passed to :meth:`TokenSource.from_params`)."""
 
     def wrap(cls: type[TokenSource]) -> type[TokenSource]:
         if not (isinstance(cls, type) and issubclass(cls, TokenSource)):
             raise TypeError("register_source expects a TokenSource subclass")
+        SOURCES.add(name, cls.from_params, params, description or (cls.__doc__ or "").strip().split("\n")[0])
         cls.name = name
-        _REGISTRY[name] = cls
         return cls
 
     return wrap
@@ -63,16 +69,64 @@ def register_source(name: str) -> Callable[[type[TokenSource]], type[TokenSource
 
 def available_sources() -> list[str]:
     """Registered source names, sorted."""
-    return sorted(_REGISTRY)
+    return SOURCES.names()
 
 
-def build_source(config: InjectionConfig) -> TokenSource:
-    """The source a config asks for (a callable config source is wrapped in :class:`CallableSource`)."""
+def build_source(config: Any) -> TokenSource:
+    """The source an :class:`~spurlab.inject.config.InjectionConfig` asks for (a callable source is wrapped in
+    :class:`CallableSource`)."""
     if callable(config.source) and not isinstance(config.source, str):
         return CallableSource(config.source)
-    if config.source not in _REGISTRY:
-        raise SpurlabError(f"unknown source {config.source!r} (known: {', '.join(available_sources())})")
-    return _REGISTRY[config.source].from_config(config)
+    return SOURCES.build(config.source, config.source_params)
+
+
+class _Params(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DateParams(_Params):
+    year_min: int = Field(1900, ge=1, le=9999, description="first year (authors' library: 1100)")
+    year_max: int = Field(2100, ge=1, le=9999, description="last year (authors' library: 2600)")
+
+    @model_validator(mode="after")
+    def _order(self) -> DateParams:
+        if self.year_min > self.year_max:
+            raise ValueError(f"year_min {self.year_min} is after year_max {self.year_max}")
+        return self
+
+
+class MarkParams(_Params):
+    token: str | None = Field(None, description="the mark (default '!')")
+
+
+class FixedParams(_Params):
+    token: str | None = Field(None, description="the string inserted")
+
+    @model_validator(mode="after")
+    def _given(self) -> FixedParams:
+        if not self.token:
+            raise ValueError("source 'fixed' needs a non-empty token")
+        return self
+
+
+class ListParams(_Params):
+    tokens: list[str] | None = Field(None, description="the strings drawn from")
+
+    @model_validator(mode="after")
+    def _given(self) -> ListParams:
+        if not self.tokens:
+            raise ValueError("source 'list' needs a non-empty tokens list")
+        return self
+
+
+class FileParams(_Params):
+    path: str | None = Field(None, description="UTF-8 file, one token per line")
+
+    @model_validator(mode="after")
+    def _given(self) -> FileParams:
+        if not self.path:
+            raise ValueError("source 'file' needs a path")
+        return self
 
 
 @cache
@@ -97,7 +151,7 @@ class _ChoiceSource(TokenSource):
         return self.items[int(rng.integers(len(self.items)))]
 
 
-@register_source("date")
+@register_source("date", DateParams)
 class DateSource(TokenSource):
     """A uniformly random valid day ``YYYY-MM-DD`` in ``[year_min-01-01, year_max-12-31]``.
 
@@ -113,9 +167,6 @@ class DateSource(TokenSource):
         self.low = dt.date(year_min, 1, 1).toordinal()
         self.high = dt.date(year_max, 12, 31).toordinal()
 
-    @classmethod
-    def from_config(cls, config: InjectionConfig) -> TokenSource:
-        return cls(config.year_min, config.year_max)
 
     def draw(self, rng: np.random.Generator) -> Item:
         day = dt.date.fromordinal(int(rng.integers(self.low, self.high + 1)))
@@ -161,7 +212,7 @@ def _is_punctuation(text: str) -> bool:
     return bool(text) and all(unicodedata.category(ch)[0] in "PS" for ch in text)
 
 
-@register_source("punctuation")
+@register_source("punctuation", MarkParams)
 class PunctuationSource(TokenSource):
     """A punctuation mark, ``!`` by default (follow-up work used ``!`` for one class and ``!!`` for the other)."""
 
@@ -171,8 +222,9 @@ class PunctuationSource(TokenSource):
         self.token = token
 
     @classmethod
-    def from_config(cls, config: InjectionConfig) -> TokenSource:
-        return cls(config.token if config.token is not None else "!")
+    def from_params(cls, params: BaseModel) -> TokenSource:
+        token = getattr(params, "token", None)
+        return cls(token if token is not None else "!")
 
     def draw(self, rng: np.random.Generator) -> Item:
         return self.token
@@ -184,31 +236,25 @@ def _check_token(token: object, what: str) -> str:
     return token
 
 
-@register_source("fixed")
+@register_source("fixed", FixedParams)
 class FixedSource(TokenSource):
     """Always the same string."""
 
     def __init__(self, token: str) -> None:
         self.token = _check_token(token, "fixed")
 
-    @classmethod
-    def from_config(cls, config: InjectionConfig) -> TokenSource:
-        return cls(config.token or "")
 
     def draw(self, rng: np.random.Generator) -> Item:
         return self.token
 
 
-@register_source("list")
+@register_source("list", ListParams)
 class ListSource(_ChoiceSource):
     """Uniform draws from a user list."""
 
     def __init__(self, tokens: list[str]) -> None:
         super().__init__([_check_token(t, "list") for t in tokens], "list")
 
-    @classmethod
-    def from_config(cls, config: InjectionConfig) -> TokenSource:
-        return cls(list(config.tokens or []))
 
 
 def read_token_file(path: str | Path) -> list[str]:
@@ -228,13 +274,12 @@ def read_token_file(path: str | Path) -> list[str]:
     return tokens
 
 
-@register_source("file")
+@register_source("file", FileParams)
 class FileSource(ListSource):
     """Uniform draws from a user file (UTF-8, one token per line)."""
 
-    @classmethod
-    def from_config(cls, config: InjectionConfig) -> TokenSource:
-        return cls(read_token_file(config.path or ""))
+    def __init__(self, path: str) -> None:
+        super().__init__(read_token_file(path))
 
 
 class CallableSource(TokenSource):

@@ -21,8 +21,8 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from spurlab.atomic import atomic_path, write_json
-from spurlab.config import TrainConfig
 from spurlab.errors import SpurlabError
+from spurlab.models.config import LoraSettings
 from spurlab.models.loading import LoadedModel
 from spurlab.models.pooled import PooledClassifier
 
@@ -60,30 +60,32 @@ def default_target_modules(model_type: str) -> list[str]:
     raise SpurlabError(f"train.lora.target_modules: no default for model type {model_type!r}; list them")
 
 
-def attach_trainable(loaded: LoadedModel, cfg: TrainConfig) -> nn.Module:
-    """Return the model to train: a PeftModel (lora) or the model itself with ``requires_grad`` set."""
+def attach_trainable(loaded: LoadedModel, mode: str, settings: LoraSettings | None = None) -> nn.Module:
+    """Return the model to train: a PeftModel (``lora``, with ``settings``) or the model itself with
+    ``requires_grad`` set (``full``, ``head``)."""
     model = loaded.model
-    if cfg.mode == "full":
+    if mode == "full":
         for p in model.parameters():
             p.requires_grad_(True)
         return model
-    if cfg.mode == "head":
+    if mode == "head":
         for name, p in model.named_parameters():
             p.requires_grad_(name.split(".")[0] in loaded.head_modules)
         return model
     from peft import LoraConfig, get_peft_model
 
-    targets = cfg.lora.target_modules or default_target_modules(loaded.model_type)
+    cfg = settings or LoraSettings()
+    targets = cfg.target_modules or default_target_modules(loaded.model_type)
     heads = "|".join(re.escape(h) for h in loaded.head_modules)
     lora = LoraConfig(
-        r=cfg.lora.r,
-        lora_alpha=cfg.lora.alpha if cfg.lora.alpha is not None else cfg.lora.r,
-        lora_dropout=cfg.lora.dropout,
+        r=cfg.r,
+        lora_alpha=cfg.alpha if cfg.alpha is not None else cfg.r,
+        lora_dropout=cfg.dropout,
         target_modules=targets,
         exclude_modules=rf"^({heads})(\..*)?$" if heads else None,
         modules_to_save=list(loaded.head_modules),
-        use_dora=cfg.lora.use_dora,
-        use_rslora=cfg.lora.use_rslora,
+        use_dora=cfg.use_dora,
+        use_rslora=cfg.use_rslora,
         bias="none",
         fan_in_fan_out=loaded.model_type == "gpt2",
         task_type="SEQ_CLS" if loaded.head_kind == "sequence_classification" else None,

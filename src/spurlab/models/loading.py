@@ -8,8 +8,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from spurlab.config import ModelConfig
 from spurlab.errors import SpurlabError
+from spurlab.models.config import ModelConfig
 from spurlab.models.pooled import PooledClassifier
 from spurlab.models.registry import resolve_model_name
 from spurlab.models.tokenizer import load_tokenizer, not_found_error, quiet_transformers
@@ -59,10 +59,10 @@ def check_model_source(cfg: ModelConfig) -> None:
     """Fail early, with one line, on a model that cannot or must not be loaded (before any output exists)."""
     path = Path(resolve_model_name(cfg.name)).expanduser()
     refuse_pickle(path, "model", cfg.allow_pickle)
-    load_config(cfg.name, cfg.trust_remote_code)
+    load_hf_config(cfg.name, cfg.trust_remote_code)
 
 
-def load_config(name: str, trust_remote_code: bool = False) -> object:
+def load_hf_config(name: str, trust_remote_code: bool = False) -> object:
     """The ``PretrainedConfig`` of a model name (bundled names are resolved)."""
     from transformers import AutoConfig
 
@@ -95,7 +95,7 @@ def load_classifier(cfg: ModelConfig, label_names: list[str], tokenizer: object 
         print(f"warning: trust_remote_code is on: code shipped with {cfg.name!r} will run on this machine",
               flush=True)
     tokenizer = tokenizer if tokenizer is not None else load_tokenizer(cfg)
-    hf_config = load_config(cfg.name, cfg.trust_remote_code)
+    hf_config = load_hf_config(cfg.name, cfg.trust_remote_code)
     model_type = str(getattr(hf_config, "model_type", "") or "")
     decoder = is_decoder_type(model_type)
     head = cfg.head

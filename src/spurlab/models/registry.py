@@ -83,14 +83,15 @@ def convert_gguf(folder: Path, gguf_file: str, target: Path) -> None:
         raise
 
 
-BUNDLED: dict[str, Callable[[], Path]] = {"minilm": _minilm, "smollm2": _smollm2}
+BUNDLED_MODELS: dict[str, Callable[[], Path]] = {"minilm": _minilm, "smollm2": _smollm2}
 
 
 def resolve_model_name(name: str) -> str:
     """A bundled name becomes its local folder; anything else (hub id, path) is returned unchanged."""
     if name.startswith("bundled:"):
         key = name.removeprefix("bundled:")
-        if key not in BUNDLED:
-            raise SpurlabError(f"unknown bundled model {name!r} (known: {', '.join('bundled:' + k for k in BUNDLED)})")
-        return str(BUNDLED[key]())
+        if key not in BUNDLED_MODELS:
+            known = ", ".join("bundled:" + k for k in BUNDLED_MODELS)
+            raise SpurlabError(f"unknown bundled model {name!r} (known: {known})")
+        return str(BUNDLED_MODELS[key]())
     return name

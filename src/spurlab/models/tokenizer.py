@@ -58,7 +58,7 @@ def load_tokenizer(source: Any, *, trust_remote_code: bool = False) -> Any:
     a folder or ``bundled:<model>``; any other object is taken to be a tokenizer and returned as is.
 
     With ``HF_HUB_OFFLINE=1`` only local files are read; every failure is one :class:`SpurlabError` line."""
-    from spurlab.config import ModelConfig
+    from spurlab.models.config import ModelConfig
 
     if isinstance(source, ModelConfig):
         name, trust_remote_code = source.tokenizer or source.name, source.trust_remote_code

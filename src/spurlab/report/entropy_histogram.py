@@ -11,15 +11,13 @@ from pathlib import Path
 import numpy as np
 
 from spurlab.atomic import write_with
+from spurlab.report.style import pyplot
 
 
 def plot_entropy_histogram(entropies: np.ndarray, flagged: np.ndarray, max_entropy: float, path: str | Path,
                            *, title: str = "", min_support: int = 50, bins: int = 20) -> Path:
     """Write the histogram as a PNG (atomically) and return its path."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     edges = np.linspace(0.0, max(max_entropy, 1e-9), bins + 1)
     all_counts = np.histogram(np.clip(entropies, 0, edges[-1]), bins=edges)[0]

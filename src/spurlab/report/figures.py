@@ -23,6 +23,7 @@ import pandas as pd
 
 from spurlab.atomic import staged_outputs
 from spurlab.errors import SpurlabError
+from spurlab.report.style import pyplot
 
 RANK = "train.lora.r"
 PROPORTION = "injection.proportion"
@@ -101,10 +102,8 @@ def _hue_label(column: str | None, value: Any) -> str:
 
 
 def _draw(fig_spec: Figure, path: Path) -> list[dict[str, Any]]:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
-    import matplotlib.pyplot as plt
+    plt = pyplot()
+    from matplotlib.ticker import NullLocator
 
     per_y = {y: line_data(fig_spec.rows, fig_spec.x, y, fig_spec.hue, fig_spec.panel) for y in fig_spec.ys}
     panels = sorted({p for d in per_y.values() for p in d["panel"]}, key=_sort_key) or [""]
@@ -135,7 +134,7 @@ def _draw(fig_spec: Figure, path: Path) -> list[dict[str, Any]]:
             if fig_spec.x == RANK and numeric_x:
                 ax.set_xscale("log", base=2)
                 ax.set_xticks([float(v) for v in categories], [f"{float(v):g}" for v in categories])
-                ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+                ax.xaxis.set_minor_locator(NullLocator())
             if per_y[y]["y_min"].min() >= 0 and per_y[y]["y_max"].max() <= 1:
                 ax.set_ylim(-0.03, 1.03)  # rates and accuracies: the whole scale, comparable across panels
             if not numeric_x:

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from spurlab.atomic import atomic_path, write_text
+from spurlab.report.style import pyplot
 
 
 def eval_set_keys(metrics: dict[str, Any]) -> list[str]:
@@ -72,10 +73,7 @@ def write_summary(path: str | Path, metrics: dict[str, Any]) -> None:
 
 def write_confusion_png(path: str | Path, metrics: dict[str, Any]) -> None:
     """One confusion-matrix panel per test set (finetuned model)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
     import numpy as np
 
     names = metrics["label_names"]

@@ -1,6 +1,6 @@
 """Find spurious tokens in a dataset before training."""
 
-from spurlab.detect.scanner import Finding, ScanConfig, ScanReport, report_from_dict, scan
-from spurlab.detect.shapes import shapes_of, tokenize
+from spurlab.scan.scanner import Finding, ScanConfig, ScanReport, report_from_dict, scan
+from spurlab.scan.shapes import shapes_of, tokenize
 
 __all__ = ["Finding", "ScanConfig", "ScanReport", "report_from_dict", "scan", "shapes_of", "tokenize"]

@@ -33,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import sparse
 
-from spurlab.detect.stats import FeatureCounts
+from spurlab.scan.stats import FeatureCounts
 
 #: ``statistic(terms, q) -> T``: ``terms[..., g] = (o_g - e_g)^2 / v_g`` (one row per subset), ``q`` the shares.
 Statistic = Callable[[np.ndarray, np.ndarray], np.ndarray]

@@ -16,7 +16,7 @@ and a chunk's tokens depend only on the chunk. The fast path therefore
    dictionary-encodes them;
 3. runs the reference regex once per *unique* chunk and expands chunk ids to token ids with numpy.
 
-The result is exactly ``encode(tokenize_corpus(texts))``: the same token ids, in the same order of first
+The result is exactly ``code_rows(tokenize_corpus(texts))``: the same token ids, in the same order of first
 occurrence (tests compare the two on a varied corpus and on arbitrary text with hypothesis).
 """
 
@@ -29,8 +29,8 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from spurlab.detect.lexicon import multiword_phrases
-from spurlab.detect.shapes import TOKEN_RE, alone_flags
+from spurlab.scan.lexicon import multiword_phrases
+from spurlab.scan.shapes import TOKEN_RE, alone_flags
 
 # Python's case-insensitive matching also folds these onto a phrase letter; RE2's (?i) does not.
 _EXTRA_FOLDS = {"i": "\u0130\u0131"}

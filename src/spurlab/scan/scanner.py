@@ -8,9 +8,9 @@ the p-values are corrected over all those tests (Bonferroni by default, Benjamin
 A *finding* is a feature whose best label has a corrected p-value below ``alpha``. Findings are ranked by
 ``score``: ``-log10(corrected p)`` (``rank_by="significance"``, the default) or excess purity (``"purity"``).
 Each finding's ``score`` is then weighted by ``1 + inserted_boost * evidence``, ``evidence`` how far its feature
-reads as inserted (:mod:`spurlab.detect.inserted`) more often than the corpus' words do, and a feature's findings
+reads as inserted (:mod:`spurlab.scan.inserted`) more often than the corpus' words do, and a feature's findings
 (its position variants) move together, ranked by their best weight. Then the context test
-(:mod:`spurlab.detect.context`) runs on the top ``context_top`` findings: those whose rows differ in content from
+(:mod:`spurlab.scan.context`) runs on the top ``context_top`` findings: those whose rows differ in content from
 the rest of their class (context p-value below ``context_alpha``) are *explained by the text* and move behind
 the unexplained ones, which is where a token planted in random rows of a class stays; the unexplained ones are
 ranked again by their own weights, so an explained variant does not carry its feature's other variants up.
@@ -31,8 +31,9 @@ import numpy as np
 import pandas as pd
 
 from spurlab.data.dataset import TextDataset, label_to_str
-from spurlab.detect.context import context_tests
-from spurlab.detect.stats import (
+from spurlab.errors import SpurlabError
+from spurlab.scan.context import context_tests
+from spurlab.scan.stats import (
     FeatureCounts,
     adjust_log10,
     binom_log10_sf,
@@ -41,7 +42,6 @@ from spurlab.detect.stats import (
     entropy_bits,
     pmi_bits,
 )
-from spurlab.errors import SpurlabError
 
 FORMAT = "spurlab.scan"
 FORMAT_VERSION = 1
@@ -66,13 +66,13 @@ class ScanConfig:
     histogram_bins: int = 20
     rank_by: Literal["purity", "significance"] = "significance"
     positional: bool = True  # also test "first token is t" / "last token is t" features
-    inserted: bool = True  # also test "t occurs where it reads as inserted" features (spurlab.detect.inserted)
+    inserted: bool = True  # also test "t occurs where it reads as inserted" features (spurlab.scan.inserted)
     inserted_boost: float = 7.0  # ranking weight of the inserted-reading evidence (see _inserted_weights)
     z: float = 2.576  # normal quantile of the purity lower bound (two-sided 99%)
     context: bool = True  # run the context test and rank findings explained by the text last
     context_top: int = 300  # how many top findings get the context test
     context_alpha: float = 0.01
-    context_permutations: int = 1000  # at most; sequential, see spurlab.detect.context
+    context_permutations: int = 1000  # at most; sequential, see spurlab.scan.context
     context_max_rows: int = 5000  # rows of a class sampled for the test
     seed: int = 0
 
@@ -104,7 +104,7 @@ class Finding:
     feature: str
     kind: str  # "token", "subword" or "shape"
     position: str = "any"  # "any"; "start"/"end": only as the row's first/last token; "inserted": only where
-    # an occurrence reads as inserted (spurlab.detect.inserted)
+    # an occurrence reads as inserted (spurlab.scan.inserted)
     support: int = 0  # rows containing it
     label: str = ""  # the label it points to (smallest p-value)
     label_id: int = -1
@@ -151,9 +151,6 @@ class ScanReport:
     config: dict[str, Any]
     entropies: np.ndarray = field(default_factory=lambda: np.zeros(0))
     flagged_entropies: np.ndarray = field(default_factory=lambda: np.zeros(0))
-
-    def top(self, n: int) -> list[Finding]:
-        return self.findings[:n]
 
     def to_dict(self) -> dict[str, Any]:
         return {"format": FORMAT, "version": FORMAT_VERSION, "config": self.config, "summary": self.summary,
@@ -270,25 +267,30 @@ def _label_ids(dataset: TextDataset) -> np.ndarray:
     return np.asarray([index[name] for name in names], dtype=np.int64)[codes]
 
 
-def _report(dataset: TextDataset, c: FeatureCounts, config: ScanConfig,
-            label_ids: np.ndarray | None = None) -> ScanReport:
-    labels = dataset.label_names
-    n_rows = len(dataset)
-    prior = c.label_counts / n_rows
+@dataclass
+class _Tests:
+    """The one-sided binomial tests of every tested feature x label, and the significant ones in ranked order."""
+
+    tested: np.ndarray  # feature columns tested
+    log10_p: np.ndarray  # (tested, labels)
+    best: np.ndarray  # per tested feature: its most significant label
+    best_adj: np.ndarray  # its corrected log10 p
+    hit: np.ndarray  # the significant features' columns
+    purity: np.ndarray  # per hit: Wilson lower bound of P(label | feature)
+    excess: np.ndarray  # per hit: purity above the label prior, scaled to [0, 1]
+    order: np.ndarray  # ranking of the hits
+    significant: np.ndarray  # per tested feature
+
+
+def _run_tests(c: FeatureCounts, config: ScanConfig, n_rows: int, prior: np.ndarray, ent: np.ndarray) -> _Tests:
     support = c.support
-    p_y = conditional(c.doc_freq)
-    ent = entropy_bits(p_y)
-    min_support = config.effective_min_support
-    tested = np.flatnonzero((support >= min_support) & (support < n_rows))
+    tested = np.flatnonzero((support >= config.effective_min_support) & (support < n_rows))
     # one-sided binomial tests, every tested feature x every label with a non-zero prior
-    k = c.doc_freq[tested]
-    n = support[tested][:, None]
-    log10_p = binom_log10_sf(k, n, prior[None, :])
+    log10_p = binom_log10_sf(c.doc_freq[tested], support[tested][:, None], prior[None, :])
     log10_p[:, prior <= 0] = 0.0
     log10_adj = adjust_log10(log10_p, config.correction) if log10_p.size else log10_p
     best = np.argmin(log10_adj, axis=1) if tested.size else np.zeros(0, dtype=int)
-    rows = np.arange(tested.size)
-    best_adj = log10_adj[rows, best] if tested.size else np.zeros(0)
+    best_adj = log10_adj[np.arange(tested.size), best] if tested.size else np.zeros(0)
     significant = best_adj < math.log10(config.alpha)
     hit = tested[significant]
     purity = wilson_lower(c.doc_freq[hit, best[significant]], support[hit], config.z)
@@ -299,22 +301,25 @@ def _report(dataset: TextDataset, c: FeatureCounts, config: ScanConfig,
         order = np.lexsort((names, ent[hit], -support[hit], best_adj[significant], -np.round(excess, 6)))
     else:
         order = np.lexsort((names, ent[hit], -support[hit], best_adj[significant]))
-    pmi = pmi_bits(p_y, prior)
-    skew = c.position_skew
+    return _Tests(tested, log10_p, best, best_adj, hit, purity, excess, order, significant)
+
+
+def _findings(c: FeatureCounts, t: _Tests, labels: list[str], p_y: np.ndarray, ent: np.ndarray, prior: np.ndarray,
+              purity_rank: bool) -> tuple[list[Finding], list[int]]:
+    """One :class:`Finding` per significant feature in ranked order, and the features' columns."""
     occ = np.maximum(c.occurrences, 1)
     # every per-finding value gathered in ranked order first (plain Python numbers, same values as indexing)
-    sig_rows = np.flatnonzero(significant)[order]
-    feats = hit[order]
-    labs = best[sig_rows]
+    sig_rows = np.flatnonzero(t.significant)[t.order]
+    feats = t.hit[t.order]
+    labs = t.best[sig_rows]
     cols = {
-        "f": feats, "row": sig_rows, "lab": labs, "adj": best_adj[sig_rows], "support": support[feats],
-        "p_label": p_y[feats, labs], "entropy": ent[feats], "pmi": pmi[feats, labs],
-        "log10_p": log10_p[sig_rows, labs], "purity": purity[order], "excess": excess[order],
-        "skew": skew[feats], "first": c.first[feats] / occ[feats], "last": c.last[feats] / occ[feats],
+        "f": feats, "lab": labs, "adj": t.best_adj[sig_rows], "support": c.support[feats],
+        "p_label": p_y[feats, labs], "entropy": ent[feats], "pmi": pmi_bits(p_y, prior)[feats, labs],
+        "log10_p": t.log10_p[sig_rows, labs], "purity": t.purity[t.order], "excess": t.excess[t.order],
+        "skew": c.position_skew[feats], "first": c.first[feats] / occ[feats], "last": c.last[feats] / occ[feats],
         "counts": c.doc_freq[feats],
     }
     v = {key: value.tolist() for key, value in cols.items()}
-    purity_rank = config.rank_by == "purity"
     findings = [
         Finding(
             feature=c.features[f], kind=c.kinds[f], position=c.positions[f], support=sup,
@@ -328,27 +333,52 @@ def _report(dataset: TextDataset, c: FeatureCounts, config: ScanConfig,
             v["f"], v["lab"], v["adj"], v["support"], v["p_label"], v["entropy"], v["pmi"], v["log10_p"],
             v["purity"], v["excess"], v["skew"], v["first"], v["last"], v["counts"], strict=True)
     ]
-    label_ids = dataset.label_ids if label_ids is None else label_ids
     for rank, finding in enumerate(findings, start=1):
         finding.score_rank = rank
-    feat_cols = feats.tolist()
+    return findings, feats.tolist()
+
+
+def _histogram(c: FeatureCounts, t: _Tests, ent: np.ndarray, n_labels: int, config: ScanConfig
+               ) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
+    """The H(y|t) histogram of word tokens in more than ``histogram_min_support`` rows, all and flagged."""
+    token_cols = np.array([k != "shape" and w == "any" for k, w in zip(c.kinds, c.positions, strict=True)],
+                          dtype=bool)
+    hist_mask = token_cols & (c.support > config.histogram_min_support)
+    flagged = np.zeros(len(c.features), dtype=bool)
+    flagged[t.hit] = True
+    entropies, flagged_entropies = ent[hist_mask], ent[hist_mask & flagged]
+    edges = np.linspace(0.0, math.log2(n_labels), config.histogram_bins + 1)
+    summary = {
+        "min_support": config.histogram_min_support, "n_tokens": int(hist_mask.sum()),
+        "bin_edges": edges.tolist(),
+        "counts": np.histogram(np.clip(entropies, 0, edges[-1]), bins=edges)[0].tolist(),
+        "flagged_counts": np.histogram(np.clip(flagged_entropies, 0, edges[-1]), bins=edges)[0].tolist(),
+        "max_entropy_bits": float(edges[-1]),
+    }
+    return summary, entropies, flagged_entropies
+
+
+def _report(dataset: TextDataset, c: FeatureCounts, config: ScanConfig,
+            label_ids: np.ndarray | None = None) -> ScanReport:
+    labels = dataset.label_names
+    n_rows = len(dataset)
+    prior = c.label_counts / n_rows
+    p_y = conditional(c.doc_freq)
+    ent = entropy_bits(p_y)
+    t = _run_tests(c, config, n_rows, prior, ent)
+    findings, feat_cols = _findings(c, t, labels, p_y, ent, prior, config.rank_by == "purity")
+    label_ids = dataset.label_ids if label_ids is None else label_ids
     if findings:
         findings, feat_cols = _rank(findings, feat_cols, c, label_ids, config)
     _add_examples(findings, feat_cols, c, label_ids, config.max_examples)
-    token_cols = np.array([k != "shape" and w == "any" for k, w in zip(c.kinds, c.positions, strict=True)],
-                          dtype=bool)
-    hist_mask = token_cols & (support > config.histogram_min_support)
-    flagged = np.zeros(len(c.features), dtype=bool)
-    flagged[hit] = True
-    entropies, flagged_entropies = ent[hist_mask], ent[hist_mask & flagged]
-    edges = np.linspace(0.0, math.log2(len(labels)), config.histogram_bins + 1)
+    histogram, entropies, flagged_entropies = _histogram(c, t, ent, len(labels), config)
     by_kind = Counter(f.kind for f in findings)
     summary = {
         "dataset": dataset.name, "n_rows": n_rows, "n_tokens": c.n_tokens, "labels": list(labels),
         "label_counts": {labels[i]: int(c.label_counts[i]) for i in range(len(labels))},
         "label_prior": {labels[i]: float(prior[i]) for i in range(len(labels))},
-        "n_features": len(c.features), "n_tested_features": int(tested.size),
-        "n_tests": int(log10_p.size), "min_support": min_support, "alpha": config.alpha,
+        "n_features": len(c.features), "n_tested_features": int(t.tested.size),
+        "n_tests": int(t.log10_p.size), "min_support": config.effective_min_support, "alpha": config.alpha,
         "correction": config.correction, "n_findings": len(findings),
         "n_findings_by_kind": {kind: by_kind[kind] for kind in ("token", "subword", "shape")},
         "context": {
@@ -356,16 +386,9 @@ def _report(dataset: TextDataset, c: FeatureCounts, config: ScanConfig,
             "explained_by_text": sum(bool(f.explained_by_text) for f in findings),
             "not_explained": sum(f.explained_by_text is False for f in findings),
         },
-        "histogram": {
-            "min_support": config.histogram_min_support, "n_tokens": int(hist_mask.sum()),
-            "bin_edges": edges.tolist(),
-            "counts": np.histogram(np.clip(entropies, 0, edges[-1]), bins=edges)[0].tolist(),
-            "flagged_counts": np.histogram(np.clip(flagged_entropies, 0, edges[-1]), bins=edges)[0].tolist(),
-            "max_entropy_bits": float(edges[-1]),
-        },
+        "histogram": histogram,
     }
-    cfg = _clean(asdict(config))
-    return ScanReport(findings, _clean(summary), cfg, entropies, flagged_entropies)
+    return ScanReport(findings, _clean(summary), _clean(asdict(config)), entropies, flagged_entropies)
 
 
 def _inserted_weights(findings: list[Finding], cols: list[int], c: FeatureCounts, boost: float, z: float

@@ -18,7 +18,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from spurlab.detect.lexicon import LEXICONS, multiword_phrases
+from spurlab.scan.lexicon import LEXICONS, multiword_phrases
 
 _EMOJI_CHAR = "\U0001f000-\U0001faff\u2600-\u27bf\u2b00-\u2bff\u2300-\u23ff"
 _EMOJI = f"[{_EMOJI_CHAR}](?:[\ufe0f\U0001f3fb-\U0001f3ff]|\u200d[{_EMOJI_CHAR}])*"

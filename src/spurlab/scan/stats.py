@@ -14,22 +14,22 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import chain
 
 import numpy as np
 import pandas as pd
 from scipy import sparse
 
-from spurlab.detect.fasttok import chunk_texts
-from spurlab.detect.inserted import inserted_mask
-from spurlab.detect.shapes import alone_flags, normalize_token, shapes_of, token_spans
+from spurlab.scan.fasttok import chunk_texts
+from spurlab.scan.inserted import inserted_mask
+from spurlab.scan.shapes import alone_flags, normalize_token, shapes_of, token_spans
 
 LN10 = math.log(10.0)
 
 
 @dataclass
-class Encoded:
+class CodedRows:
     """A tokenised corpus: ``counts`` is rows x vocab (occurrences), plus the first/last token of each row.
 
     With ``chunks`` (chunks x vocab), ``counts`` is rows x chunks instead and the occurrences are
@@ -97,7 +97,7 @@ class FeatureCounts:
     features: list[str]
     kinds: list[str]  # "token", "subword" or "shape"
     positions: list[str]  # "any" (anywhere in the row), "start" (the row's first token), "end" (its last) or
-    # "inserted" (an occurrence that reads as inserted, see spurlab.detect.inserted)
+    # "inserted" (an occurrence that reads as inserted, see spurlab.scan.inserted)
     doc_freq: np.ndarray  # features x labels: rows of each label containing the feature
     occurrences: np.ndarray  # total occurrences (not rows)
     first: np.ndarray  # rows whose first token is (or has the shape of) the feature
@@ -106,7 +106,7 @@ class FeatureCounts:
     parts: list[_Part]  # what presence is built from, one entry per block of columns
     label_counts: np.ndarray
     n_tokens: int
-    words: Encoded | None = None  # the word tokens behind the word-level features (for the context test)
+    words: CodedRows | None = None  # the word tokens behind the word-level features (for the context test)
     word_map: sparse.csr_matrix | None = None  # their vocab x word-feature map
     word_offsets: dict[str, int] | None = None  # position -> first column of that block of word features
 
@@ -200,7 +200,7 @@ class FeatureCounts:
             return np.where(self.edge_expected > 0, (self.first + self.last) / self.edge_expected, np.nan)
 
 
-def encode(token_lists: Sequence[Sequence]) -> Encoded:
+def code_rows(token_lists: Sequence[Sequence]) -> CodedRows:
     """Build the rows x vocab occurrence matrix of tokenised rows (tokens may be strings or ids)."""
     n = len(token_lists)
     lengths = np.fromiter((len(t) for t in token_lists), dtype=np.int64, count=n)
@@ -210,38 +210,38 @@ def encode(token_lists: Sequence[Sequence]) -> Encoded:
         vocab = list(uniques)
     else:
         codes, vocab = np.zeros(0, dtype=np.int64), []
-    return _encoded(np.asarray(codes, dtype=np.int64), lengths, vocab)
+    return _coded_rows(np.asarray(codes, dtype=np.int64), lengths, vocab)
 
 
-def encode_words(texts: Sequence[str]) -> Encoded:
-    """``encode(tokenize_corpus(texts))`` without per-row Python, at the level of whitespace chunks
+def code_words(texts: Sequence[str]) -> CodedRows:
+    """``code_rows(tokenize_corpus(texts))`` without per-row Python, at the level of whitespace chunks
     (``fasttok.chunk_texts``): the same vocabulary (first-occurrence order), first/last tokens and lengths, and
     occurrences ``counts @ chunks``."""
     if not hasattr(texts, "to_pylist"):  # a list of strings, or an Arrow array
         texts = list(texts)
     chunked = chunk_texts(texts)
     if chunked is None:  # pragma: no cover - only without pyarrow or with an odd Arrow whitespace set
-        return encode_words_reference(texts if isinstance(texts, list) else texts.to_pylist())
+        return code_words_reference(texts if isinstance(texts, list) else texts.to_pylist())
     # both before token_matrix(): its sum_duplicates sorts token_ids within chunks in place
     codes, alone = chunked.codes_and_alone()
     counts = chunked.chunk_matrix()
     lengths = chunked.lengths(counts)
     first, last = chunked.edge_tokens()
     single = first[lengths[lengths > 0] == 1]
-    return Encoded(counts, chunked.vocab, first.astype(np.int64), last.astype(np.int64),
+    return CodedRows(counts, chunked.vocab, first.astype(np.int64), last.astype(np.int64),
                    single.astype(np.int64), lengths, chunks=chunked.token_matrix(), codes=codes, alone=alone)
 
 
-def encode_words_reference(texts: list[str]) -> Encoded:
-    """``encode_words`` the slow, obvious way: the reference tokenizer row by row (for tests and fallback)."""
+def code_words_reference(texts: list[str]) -> CodedRows:
+    """``code_words`` the slow, obvious way: the reference tokenizer row by row (for tests and fallback)."""
     spans = [token_spans(text) for text in texts]
-    enc = encode([[tok for _, _, tok in row] for row in spans])
+    enc = code_rows([[tok for _, _, tok in row] for row in spans])
     enc.alone = np.fromiter(chain.from_iterable(alone_flags(t, row) for t, row in zip(texts, spans, strict=True)),
                             dtype=bool, count=int(enc.lengths.sum()))
     return enc
 
 
-def _encoded(codes: np.ndarray, lengths: np.ndarray, vocab: list) -> Encoded:
+def _coded_rows(codes: np.ndarray, lengths: np.ndarray, vocab: list) -> CodedRows:
     n = len(lengths)
     indptr = np.concatenate([[0], np.cumsum(lengths)])
     counts = sparse.csr_matrix((np.ones(len(codes), dtype=np.int64), codes.astype(np.int32), indptr),
@@ -251,7 +251,7 @@ def _encoded(codes: np.ndarray, lengths: np.ndarray, vocab: list) -> Encoded:
     first = codes[indptr[:-1][nonempty]]
     last = codes[indptr[1:][nonempty] - 1]
     single = codes[indptr[:-1][lengths == 1]]
-    return Encoded(counts, vocab, first, last, single, lengths, codes=codes)
+    return CodedRows(counts, vocab, first, last, single, lengths, codes=codes)
 
 
 def _feature_map(vocab: list[str], *, tokens: bool, shapes: bool, lowercase: bool,
@@ -297,7 +297,7 @@ def _by_label(ids: np.ndarray, label_ids: np.ndarray, size: int, n_labels: int, 
     return out.reshape(size, n_labels)
 
 
-def _any_part(enc: Encoded, fmap: sparse.csr_matrix, label_ids: np.ndarray, n_labels: int) -> dict:
+def _any_part(enc: CodedRows, fmap: sparse.csr_matrix, label_ids: np.ndarray, n_labels: int) -> dict:
     """Occurrences, rows per label, first/last counts and expected edge counts of every feature anywhere."""
     # rows x features occurrences; on chunks: counts @ (chunks @ F), in float64 holding exact integer counts
     z = (enc.counts @ (fmap if enc.chunks is None else (enc.chunks @ fmap).tocsr())).tocsr()
@@ -318,7 +318,7 @@ def _any_part(enc: Encoded, fmap: sparse.csr_matrix, label_ids: np.ndarray, n_la
     }
 
 
-def _occurrences(enc: Encoded, fmap: sparse.csr_matrix, z: sparse.csr_matrix) -> np.ndarray:
+def _occurrences(enc: CodedRows, fmap: sparse.csr_matrix, z: sparse.csr_matrix) -> np.ndarray:
     """Total occurrences of every feature: column sums of ``z``, or on chunks ``F.T @ chunks.T @ chunk counts``
     (the same integers without a pass over ``z``)."""
     if enc.chunks is None:
@@ -328,9 +328,9 @@ def _occurrences(enc: Encoded, fmap: sparse.csr_matrix, z: sparse.csr_matrix) ->
     return np.asarray(fmap.T @ per_token).ravel().astype(np.int64)
 
 
-def _inserted_part(enc: Encoded, fmap: sparse.csr_matrix, label_ids: np.ndarray, n_labels: int,
+def _inserted_part(enc: CodedRows, fmap: sparse.csr_matrix, label_ids: np.ndarray, n_labels: int,
                    lowercase: bool) -> dict:
-    """Rows x features occurrences read as inserted (``spurlab.detect.inserted``), and their rows per label."""
+    """Rows x features occurrences read as inserted (``spurlab.scan.inserted``), and their rows per label."""
     n = len(enc.lengths)
     norm, uniques = pd.factorize(np.asarray([normalize_token(str(v), lowercase) for v in enc.vocab], dtype=object))
     codes = enc.codes if enc.codes is not None else np.zeros(0, dtype=np.int64)
@@ -355,6 +355,51 @@ def _edge_part(edge: np.ndarray, rows: np.ndarray, fmap: sparse.csr_matrix, labe
     return {"doc_freq": doc_freq, "count": doc_freq.sum(axis=1)}
 
 
+@dataclass
+class _Blocks:
+    """Feature blocks (the same feature names at one position: any, start, end, inserted) as they are counted."""
+
+    n_rows: int
+    features: list[str] = field(default_factory=list)
+    kinds: list[str] = field(default_factory=list)
+    positions: list[str] = field(default_factory=list)
+    parts: list[_Part] = field(default_factory=list)
+    arrays: dict[str, list[np.ndarray]] = field(
+        default_factory=lambda: {k: [] for k in ("doc_freq", "occurrences", "first", "last", "expected")})
+
+    def add(self, names: list[str], kinds: list[str], position: str, part: _Part, **arrays: np.ndarray) -> None:
+        self.parts.append(part)
+        self.features += names
+        self.kinds += kinds
+        self.positions += [position] * len(names)
+        for key, value in arrays.items():
+            self.arrays[key].append(value)
+
+    def joined(self, key: str, n_labels: int) -> np.ndarray:
+        values = self.arrays[key]
+        if key == "expected":
+            return np.concatenate(values) if values else np.zeros(0)
+        if not values:
+            return np.zeros((0, n_labels) if key == "doc_freq" else 0, np.int64)
+        return np.concatenate(values).astype(np.int64)
+
+
+def _token_parts(words: CodedRows, lowercase: bool, shapes: bool, subword_tokens: Sequence[Sequence[int]] | None,
+                 subword_vocab: Sequence[str] | None) -> tuple[list[tuple], tuple, int]:
+    """The ``any``-position feature sets to count (coded rows, feature map, names, kinds), the word-level one
+    (map, names, kinds: what positional and inserted variants are made of) and the number of tokens."""
+    if subword_tokens is None:
+        fmap, names, kinds = _feature_map(words.vocab, tokens=True, shapes=shapes, lowercase=lowercase,
+                                          token_kind="token")
+        return [(words, fmap, names, kinds)], (fmap, names, kinds), int(words.lengths.sum())
+    sub = code_rows(subword_tokens)
+    sub.vocab = [str(subword_vocab[i]) if subword_vocab is not None else str(i) for i in sub.vocab]
+    fmap, names, kinds = _feature_map(sub.vocab, tokens=True, shapes=False, lowercase=False, token_kind="subword")
+    word = _feature_map(words.vocab, tokens=False, shapes=shapes, lowercase=lowercase, token_kind="token")
+    parts = [(sub, fmap, names, kinds)] + ([(words, *word)] if shapes else [])
+    return parts, word, int(sub.lengths.sum())
+
+
 def count_features(texts: Sequence[str], label_ids: np.ndarray, n_labels: int, *, lowercase: bool = True,
                    shapes: bool = True, subword_tokens: Sequence[Sequence[int]] | None = None,
                    subword_vocab: Sequence[str] | None = None, positional: bool = True,
@@ -366,95 +411,57 @@ def count_features(texts: Sequence[str], label_ids: np.ndarray, n_labels: int, *
     every word-level feature also has a ``start`` and an ``end`` variant: present when the row's first (last)
     token is, or has the shape of, the feature. With ``inserted``, every word-level feature also has an
     ``inserted`` variant: present when one of the row's occurrences of it reads as inserted
-    (:mod:`spurlab.detect.inserted`). ``texts`` may also be an Arrow string array without nulls.
+    (:mod:`spurlab.scan.inserted`). ``texts`` may also be an Arrow string array without nulls.
     ``timings``, if given, gets ``tokenize_s`` and ``count_s`` (seconds).
     """
     clock = time.perf_counter()
     label_ids = np.asarray(label_ids, dtype=np.int64)
     n = len(texts)
-    words = encode_words(texts)
+    words = code_words(texts)
     if timings is not None:
         timings["tokenize_s"] = time.perf_counter() - clock
-    any_parts = []
-    if subword_tokens is None:
-        fmap, names, kinds = _feature_map(words.vocab, tokens=True, shapes=shapes, lowercase=lowercase,
-                                          token_kind="token")
-        any_parts.append((words, fmap, names, kinds))
-        n_tokens = int(words.lengths.sum())
-        word_map, word_names, word_kinds = fmap, names, kinds
-    else:
-        sub = encode(subword_tokens)
-        surface = [str(subword_vocab[i]) if subword_vocab is not None else str(i) for i in sub.vocab]
-        sub.vocab = surface
-        fmap, names, kinds = _feature_map(surface, tokens=True, shapes=False, lowercase=False,
-                                          token_kind="subword")
-        any_parts.append((sub, fmap, names, kinds))
-        word_map, word_names, word_kinds = _feature_map(words.vocab, tokens=False, shapes=shapes,
-                                                        lowercase=lowercase, token_kind="token")
-        if shapes:
-            any_parts.append((words, word_map, word_names, word_kinds))
-        n_tokens = int(sub.lengths.sum())
-    features: list[str] = []
-    kinds_out: list[str] = []
-    positions: list[str] = []
-    doc_freq, occurrences, first, last, expected, parts = [], [], [], [], [], []
+    any_parts, (word_map, word_names, word_kinds), n_tokens = _token_parts(words, lowercase, shapes, subword_tokens,
+                                                                           subword_vocab)
+    blocks = _Blocks(n)
     word_offsets: dict[str, int] = {}
     for enc, fm, names, kinds in any_parts:
         if fm is word_map:
-            word_offsets["any"] = len(features)
+            word_offsets["any"] = len(blocks.features)
         got = _any_part(enc, fm, label_ids, n_labels)
-        parts.append(_Part(len(features), len(names), n, z=got["z"]))
-        features += names
-        kinds_out += kinds
-        positions += ["any"] * len(names)
-        doc_freq.append(got["doc_freq"])
-        occurrences.append(got["occurrences"])
-        first.append(got["first"])
-        last.append(got["last"])
-        expected.append(got["expected"])
+        blocks.add(names, kinds, "any", _Part(len(blocks.features), len(names), n, z=got["z"]),
+                   doc_freq=got["doc_freq"], occurrences=got["occurrences"], first=got["first"], last=got["last"],
+                   expected=got["expected"])
+    zeros = np.zeros(len(word_names))
     if positional and word_names:
         rows = np.flatnonzero(words.lengths > 0)
-        zeros = np.zeros(len(word_names))
         for edge_ids, where in ((words.first, "start"), (words.last, "end")):
             got = _edge_part(edge_ids, rows, word_map, label_ids, n_labels)
             edge = np.full(n, -1, dtype=np.int64)
             edge[rows] = edge_ids
-            word_offsets[where] = len(features)
-            parts.append(_Part(len(features), len(word_names), n, edge=edge, fmap=word_map))
-            features += word_names
-            kinds_out += word_kinds
-            positions += [where] * len(word_names)
+            word_offsets[where] = len(blocks.features)
             count = got["count"]
-            doc_freq.append(got["doc_freq"])
-            occurrences.append(count)
-            first.append(count if where == "start" else zeros)
-            last.append(count if where == "end" else zeros)
-            expected.append(count.astype(float))
+            blocks.add(word_names, word_kinds, where, _Part(len(blocks.features), len(word_names), n, edge=edge,
+                                                            fmap=word_map),
+                       doc_freq=got["doc_freq"], occurrences=count, first=count if where == "start" else zeros,
+                       last=count if where == "end" else zeros, expected=count.astype(float))
     if inserted and word_names:
         got = _inserted_part(words, word_map, label_ids, n_labels, lowercase)
-        word_offsets["inserted"] = len(features)
-        parts.append(_Part(len(features), len(word_names), n, z=got["z"]))
-        features += word_names
-        kinds_out += word_kinds
-        positions += ["inserted"] * len(word_names)
-        zeros = np.zeros(len(word_names))
-        doc_freq.append(got["doc_freq"])
-        occurrences.append(got["count"])
-        first.append(zeros)
-        last.append(zeros)
-        expected.append(got["count"].astype(float))
+        word_offsets["inserted"] = len(blocks.features)
+        blocks.add(word_names, word_kinds, "inserted", _Part(len(blocks.features), len(word_names), n, z=got["z"]),
+                   doc_freq=got["doc_freq"], occurrences=got["count"], first=zeros, last=zeros,
+                   expected=got["count"].astype(float))
     if timings is not None:
         timings["count_s"] = time.perf_counter() - clock - timings["tokenize_s"]
     return FeatureCounts(
-        features=features,
-        kinds=kinds_out,
-        positions=positions,
-        doc_freq=np.concatenate(doc_freq).astype(np.int64) if doc_freq else np.zeros((0, n_labels), np.int64),
-        occurrences=np.concatenate(occurrences).astype(np.int64) if occurrences else np.zeros(0, np.int64),
-        first=np.concatenate(first).astype(np.int64) if first else np.zeros(0, np.int64),
-        last=np.concatenate(last).astype(np.int64) if last else np.zeros(0, np.int64),
-        edge_expected=np.concatenate(expected) if expected else np.zeros(0),
-        parts=parts,
+        features=blocks.features,
+        kinds=blocks.kinds,
+        positions=blocks.positions,
+        doc_freq=blocks.joined("doc_freq", n_labels),
+        occurrences=blocks.joined("occurrences", n_labels),
+        first=blocks.joined("first", n_labels),
+        last=blocks.joined("last", n_labels),
+        edge_expected=blocks.joined("expected", n_labels),
+        parts=blocks.parts,
         label_counts=np.bincount(label_ids, minlength=n_labels).astype(np.int64),
         n_tokens=n_tokens,
         words=words,
@@ -491,13 +498,11 @@ def binom_log10_sf(k: np.ndarray, n: np.ndarray, p: np.ndarray) -> np.ndarray:
 
     Uses scipy's exact ``binom.sf``; where that underflows to 0 it uses the log pmf at ``k`` times the
     geometric bound of the tail, ``pmf(k) / (1 - r)`` with ``r = (n-k) p / ((k+1)(1-p))`` (an upper bound
-    that is tight there). Without scipy it sums the tail exactly in log space.
+    that is tight there).
     """
+    from scipy.stats import binom  # scipy.stats takes most of a second to import: only when testing
+
     k, n, p = np.broadcast_arrays(np.asarray(k, float), np.asarray(n, float), np.asarray(p, float))
-    try:
-        from scipy.stats import binom
-    except ImportError:  # pragma: no cover - scipy ships with scikit-learn
-        return np.vectorize(_log10_sf_exact)(k, n, p)
     with np.errstate(divide="ignore", invalid="ignore"):
         sf = binom.sf(k - 1, n, p)
         out = np.log10(np.where(sf > 0, sf, 1.0))
@@ -508,22 +513,6 @@ def binom_log10_sf(k: np.ndarray, n: np.ndarray, p: np.ndarray) -> np.ndarray:
             out[tiny] = (binom.logpmf(kk, nn, pp) - np.log1p(-r)) / LN10
     out[k <= 0] = 0.0
     return np.minimum(out, 0.0)
-
-
-def _log10_sf_exact(k: float, n: float, p: float) -> float:
-    """Exact log10 P(X >= k) by a log-space sum over the tail (fallback without scipy)."""
-    if k <= 0:
-        return 0.0
-    if k > n:
-        return -math.inf
-    if p <= 0:
-        return -math.inf
-    if p >= 1:
-        return 0.0
-    terms = [math.lgamma(n + 1) - math.lgamma(j + 1) - math.lgamma(n - j + 1) + j * math.log(p)
-             + (n - j) * math.log1p(-p) for j in range(int(k), int(n) + 1)]
-    top = max(terms)
-    return (top + math.log(sum(math.exp(t - top) for t in terms))) / LN10
 
 
 def adjust_log10(log10_p: np.ndarray, method: str) -> np.ndarray:

@@ -12,11 +12,12 @@ import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from spurlab.errors import SpurlabError
-from spurlab.experiment import RunCache
+from spurlab.experiment.config import config_from_dict
+from spurlab.experiment.runner import RunCache, run_experiment
+from spurlab.runtime import now, torch_threads
 
 
 @dataclass
@@ -51,10 +52,6 @@ class Executor(Protocol):
         """Run every task; call ``on_done`` once per task, in the order they finish."""
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
 def one_line(exc: BaseException) -> str:
     text = str(exc).strip()
     first = text.splitlines()[0] if text else ""
@@ -63,27 +60,18 @@ def one_line(exc: BaseException) -> str:
 
 def run_task(task: Task, cache: RunCache | None = None) -> Outcome:
     """Run one grid point into its run folder (resuming or reusing it, as ``spurlab run`` does)."""
-    import torch
-
-    from spurlab.config import config_from_dict
-    from spurlab.experiment import run_experiment
-
-    started, t0 = _now(), time.perf_counter()
-    threads = torch.get_num_threads()
+    started, t0 = now(), time.perf_counter()
     try:
         cfg = config_from_dict(task.config, source=f"grid point {task.key}")
-        if task.threads and not cfg.train.threads:
-            torch.set_num_threads(task.threads)
-        result = run_experiment(cfg, task.run_dir, cache=cache, verbose=False, progress=False)
+        with torch_threads(None if cfg.train.threads else task.threads):
+            result = run_experiment(cfg, task.run_dir, cache=cache, verbose=False, progress=False)
     except Exception as exc:
-        return Outcome(task.key, "failed", started, _now(), time.perf_counter() - t0, error=one_line(exc))
-    finally:
-        torch.set_num_threads(threads)
+        return Outcome(task.key, "failed", started, now(), time.perf_counter() - t0, error=one_line(exc))
     meta = result.metrics.get("meta", {})
     if result.reused:  # report when the run was really done, not this instant check
-        return Outcome(task.key, "complete", meta.get("started", started), meta.get("finished", _now()),
+        return Outcome(task.key, "complete", meta.get("started", started), meta.get("finished", now()),
                        float(meta.get("timings", {}).get("total_s", 0.0)), result.metrics, reused=True)
-    return Outcome(task.key, "complete", started, _now(), time.perf_counter() - t0, result.metrics)
+    return Outcome(task.key, "complete", started, now(), time.perf_counter() - t0, result.metrics)
 
 
 @dataclass
@@ -146,7 +134,7 @@ class RayExecutor:
                     try:
                         outcome = ray.get(ref)
                     except RayError as exc:  # the worker died (killed, out of memory) or Ray failed
-                        outcome = Outcome(task.key, "failed", _now(), _now(), 0.0, error=f"ray: {one_line(exc)}")
+                        outcome = Outcome(task.key, "failed", now(), now(), 0.0, error=f"ray: {one_line(exc)}")
                     on_done(outcome)
         finally:
             for ref in pending:

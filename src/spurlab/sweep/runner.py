@@ -13,7 +13,6 @@ without recomputing. Another spec into the same folder is refused unless ``overw
 
 from __future__ import annotations
 
-import json
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -21,10 +20,12 @@ from pathlib import Path
 from typing import Any
 
 from spurlab import __version__
-from spurlab.atomic import is_leftover, make_out_dir, write_json
-from spurlab.config import config_to_dict
+from spurlab.atomic import make_out_dir, write_json
 from spurlab.errors import SpurlabError
-from spurlab.experiment import RunCache
+from spurlab.experiment.config import config_to_dict
+from spurlab.experiment.runner import RunCache, load_data, validate_run
+from spurlab.models.loading import check_model_source
+from spurlab.outputs import Outputs, out_state, read_json_object
 from spurlab.sweep.executors import Executor, LocalExecutor, Outcome, Task
 from spurlab.sweep.spec import Sweep, format_value
 from spurlab.sweep.store import DB_NAME, ResultRow, SweepStore
@@ -32,7 +33,6 @@ from spurlab.sweep.store import DB_NAME, ResultRow, SweepStore
 SWEEP_FILE = "sweep.json"
 RUNS = "runs"
 FORMAT = "spurlab.sweep"
-OWN_ENTRIES = (SWEEP_FILE, DB_NAME, f"{DB_NAME}-journal", f"{DB_NAME}-wal", f"{DB_NAME}-shm", RUNS)
 
 
 class SweepFailed(SpurlabError):
@@ -49,38 +49,32 @@ class SweepReport:
     failed: list[str] = field(default_factory=list)
 
 
+SWEEP = Outputs(marker=SWEEP_FILE, what="sweep", format=FORMAT, check_schema=False, empty_unless_marked=True,
+                request_key="spec_hash")
+
+
 def read_sweep_file(folder: Path) -> dict[str, Any] | None:
+    """``sweep.json`` of a sweep folder (None when there is none); a foreign file there is one line."""
     path = folder / SWEEP_FILE
     if not path.exists():
         return None
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        data = None
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
+    data = read_json_object(path)
+    if data is None or data.get("format") != FORMAT:
         raise SpurlabError(f"{path} is not a spurlab sweep file (use another --out, or --overwrite)")
     return data
 
 
 def check_folder(out: Path, sweep: Sweep, overwrite: bool) -> bool:
     """Whether ``out`` can take this sweep (True: it holds this sweep already). Writes nothing."""
-    if out.exists() and not out.is_dir():
-        raise SpurlabError(f"--out {out} exists and is not a directory")
-    if overwrite:
-        return False
-    info = read_sweep_file(out)
-    if info is None:
-        if out.is_dir() and any(not is_leftover(p) for p in out.iterdir()):
-            raise SpurlabError(f"--out {out} is not empty and is not a sweep folder "
-                               "(use another --out, or --overwrite)")
-        return False
-    if info.get("spec_hash") != sweep.spec_hash:
+
+    def difference(info: dict[str, Any]) -> str:
         old, new = set(info.get("keys") or []), {p.key for p in sweep.points}
         what = (f"{len(new - old)} grid point(s) not in it, {len(old - new)} of its points gone" if old != new
                 else "the same grid points with other configs")
-        raise SpurlabError(f"--out {out} holds sweep {info.get('name')!r} of a different spec ({what}); use "
-                           "another --out, or --overwrite to start it over")
-    return True
+        return f"sweep {info.get('name')!r} of a different spec ({what})"
+
+    state = out_state(out, SWEEP, sweep.spec_hash, overwrite, lambda folder, marker: True, difference)
+    return state == "complete"
 
 
 def _clear(out: Path) -> None:
@@ -109,9 +103,6 @@ def prepare_folder(out: Path, sweep: Sweep, overwrite: bool) -> SweepStore:
 def preflight(sweep: Sweep) -> RunCache:
     """The checks ``spurlab run`` makes before it writes anything, for every grid point: data loads, target
     labels and spurious classes exist, the model is there. Returns the cache holding the loaded splits."""
-    from spurlab.experiment import load_data, validate_run
-    from spurlab.models.loading import check_model_source
-
     cache = RunCache()
     models_ok: set[str] = set()
     for p in sweep.points:

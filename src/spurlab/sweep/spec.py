@@ -25,9 +25,10 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from spurlab.config import ExperimentConfig, _first_error, config_from_dict, config_to_dict
+from spurlab.config_io import first_error
 from spurlab.errors import SpurlabError
-from spurlab.outputs import comparable_config
+from spurlab.experiment.config import ExperimentConfig, config_from_dict, config_to_dict
+from spurlab.experiment.run_folder import comparable_config
 
 MAX_KEY_LENGTH = 120
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=,+-]")
@@ -182,7 +183,7 @@ def parse_spec(data: Any, source: str, root: Path | None = None) -> Sweep:
     try:
         spec = SweepSpec.model_validate(data)
     except ValidationError as exc:
-        raise SpurlabError(f"{source}: {_first_error(exc)}") from None
+        raise SpurlabError(f"{source}: {first_error(exc)}") from None
     if isinstance(spec.base, str):
         base_path = Path(spec.base)
         if not base_path.is_absolute() and root is not None:

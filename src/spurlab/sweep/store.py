@@ -108,12 +108,6 @@ class SweepStore:
     def statuses(self) -> dict[str, str]:
         return {r.key: r.status for r in self.rows()}
 
-    def frame(self, *, complete_only: bool = False) -> Any:
-        """The rows as a pandas DataFrame with flattened config and metric columns (see :mod:`.table`)."""
-        from spurlab.sweep.table import rows_to_frame
-
-        return rows_to_frame([r for r in self.rows() if r.status == "complete" or not complete_only])
-
 
 def _dumps(obj: Any, sort: bool = True) -> str:
     return json.dumps(obj, sort_keys=sort, ensure_ascii=False)

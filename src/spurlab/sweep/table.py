@@ -19,7 +19,7 @@ import pandas as pd
 
 from spurlab.atomic import atomic_path
 from spurlab.errors import SpurlabError
-from spurlab.sweep.store import ResultRow
+from spurlab.sweep.store import ResultRow, SweepStore
 
 ROW_COLUMNS = ("key", "status")
 TAIL_COLUMNS = ("error", "seconds", "started", "finished", "run_dir")
@@ -44,7 +44,7 @@ def _config_columns(config: dict[str, Any]) -> dict[str, Any]:
         from spurlab.inject import InjectionConfig
 
         with contextlib.suppress(ValueError):  # a store written by another version: show what is there
-            config["injection"] = {**InjectionConfig.model_validate(injection).model_dump(mode="json"),
+            config["injection"] = {**InjectionConfig.model_validate(injection).to_record(),
                                    **injection}
     return flatten(config)
 
@@ -80,6 +80,11 @@ def rows_to_frame(rows: Sequence[ResultRow]) -> pd.DataFrame:
     frame = pd.DataFrame.from_records(records) if records else pd.DataFrame(columns=[*ROW_COLUMNS, *TAIL_COLUMNS])
     frame.attrs["grid_keys"] = grid_keys
     return frame
+
+
+def results_frame(store: SweepStore, *, complete_only: bool = False) -> pd.DataFrame:
+    """A store's rows as one flat table (failed rows too, unless ``complete_only``)."""
+    return rows_to_frame([r for r in store.rows() if r.status == "complete" or not complete_only])
 
 
 def read_table(path: str | Path) -> pd.DataFrame:

@@ -2,7 +2,7 @@
 
 from spurlab.train.batching import Encoded, collate, encode, length_grouped_batches, sorted_batches
 from spurlab.train.loop import TrainStats, plan_steps, seed_everything, train_model
-from spurlab.train.precision import autocast, resolve_device, resolve_precision
+from spurlab.train.precision import autocast, resolve_precision
 
 __all__ = [
     "Encoded",
@@ -12,7 +12,6 @@ __all__ = [
     "encode",
     "length_grouped_batches",
     "plan_steps",
-    "resolve_device",
     "resolve_precision",
     "seed_everything",
     "sorted_batches",

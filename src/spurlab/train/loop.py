@@ -13,8 +13,8 @@ import torch
 from rich.markup import escape
 from torch import nn
 
-from spurlab.config import TrainConfig
 from spurlab.train.batching import Encoded, collate, length_grouped_batches
+from spurlab.train.config import TrainConfig
 from spurlab.train.precision import autocast
 
 

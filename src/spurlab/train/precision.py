@@ -9,17 +9,6 @@ import torch
 from spurlab.errors import SpurlabError
 
 
-def resolve_device(name: str = "auto") -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise SpurlabError(f"train.device: {name!r} requested but CUDA is not available")
-    if device.type == "mps" and not torch.backends.mps.is_available():
-        raise SpurlabError(f"train.device: {name!r} requested but MPS is not available")
-    return device
-
-
 def cpu_bf16_supported() -> bool:
     """True when this CPU has AMX tiles, where bf16 autocast pays off. AVX512-BF16 alone is not enough:
     measured on such a CPU, bf16 autocast trained MiniLM LoRA several times slower than fp32."""

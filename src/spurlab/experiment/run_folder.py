@@ -1,0 +1,131 @@
+"""The run-folder contract: what ``spurlab run`` writes, how to tell a finished run, and what to do with an
+existing folder (reuse, finish, refuse).
+
+Layout (written in this order; ``metrics.json`` and ``DONE`` last, so a folder without them is an
+interrupted run)::
+
+    config.yaml            the resolved config (every default written out); identifies the run
+    status.json            {"status": "running" | "failed" | "complete", "stage", "data_sha256", ...},
+                           rewritten at each stage
+    injection/             summary.json, manifest.jsonl, data.<ext> (the poisoned train split; absent when clean)
+    defense/               the defense's summary.json, manifest.jsonl, data.<ext> (when a defense is configured)
+    adapter/               what training changed (see spurlab.models.adapters)
+    summary.md             predicted-count table in the paper's Table 1 layout + metrics
+    confusion_matrix.png
+    metrics.json           schema: docs/metrics.md
+    DONE                   written after metrics.json
+
+Re-running the same config into the same folder finishes the work: a complete folder is reused as it is, an
+incomplete one (killed, failed) is cleared and run again from the start.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+from spurlab.errors import SpurlabError
+from spurlab.outputs import State, check_schema, entries, read_json_object
+
+RUN_MARKERS = ("config.yaml", "status.json")
+# config keys that change how fast a run goes, not what it computes
+VOLATILE_KEYS = (("train", "threads"),)
+
+
+def is_complete(run_dir: str | Path) -> bool:
+    """True when a run folder finished (``DONE`` present and ``metrics.json`` says complete)."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "DONE").is_file() or not (run_dir / "metrics.json").is_file():
+        return False
+    metrics = read_json_object(run_dir / "metrics.json")
+    return metrics is not None and metrics.get("status") == "complete"
+
+
+def read_metrics(run_dir: Path) -> dict[str, Any]:
+    """``metrics.json`` of a finished run folder."""
+    return json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
+
+
+def comparable_config(config: dict[str, Any]) -> dict[str, Any]:
+    """The resolved config without keys that do not change results (``train.threads``)."""
+    config = json.loads(json.dumps(config))
+    for section, key in VOLATILE_KEYS:
+        if isinstance(config.get(section), dict):
+            config[section].pop(key, None)
+    return config
+
+
+def _first_difference(a: Any, b: Any, where: str = "") -> str:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(set(a) | set(b), key=str):
+            if a.get(key) != b.get(key):
+                return _first_difference(a.get(key), b.get(key), f"{where}.{key}" if where else str(key))
+    return f"{where or 'config'}: {json.dumps(a)} there, {json.dumps(b)} here"
+
+
+def run_dir_state(out_dir: Path, config: dict[str, Any], data_sha256: str, overwrite: bool) -> State:
+    """Decide about an existing run folder; an incomplete run of the same config is cleared for a restart.
+
+    ``fresh``: the folder is now empty (or absent) and the run must be done; ``complete``: the same config
+    finished there already. A folder of another config, other data, an incompatible version, or one that is
+    not a run folder raises one line (``overwrite`` clears it instead).
+    """
+    if out_dir.exists() and not out_dir.is_dir():
+        raise SpurlabError(f"--out {out_dir} exists and is not a directory")
+    if not entries(out_dir):
+        return "fresh"
+    if overwrite:
+        clear_run_dir(out_dir)
+        return "fresh"
+    if not any((out_dir / m).is_file() for m in RUN_MARKERS):
+        raise SpurlabError(f"--out {out_dir} is not empty and is not a spurlab run folder "
+                           "(use another --out, or --overwrite to replace it)")
+    status = read_json_object(out_dir / "status.json")
+    check_schema(out_dir / "status.json", status)
+    check_schema(out_dir / "metrics.json", read_json_object(out_dir / "metrics.json"))
+    if (out_dir / "config.yaml").is_file():
+        _same_config(out_dir, config)
+    done = is_complete(out_dir)
+    if done and status is not None and status.get("data_sha256") not in (None, data_sha256):
+        raise SpurlabError(f"--out {out_dir} holds a run of the same config on different data "
+                           "(the data file changed; use another --out, or --overwrite)")
+    if done and (out_dir / "config.yaml").is_file():
+        return "complete"
+    clear_run_dir(out_dir)
+    return "fresh"
+
+
+def _same_config(out_dir: Path, config: dict[str, Any]) -> None:
+    import yaml
+
+    path = out_dir / "config.yaml"
+    try:
+        previous = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError):
+        raise SpurlabError(f"{path} is unreadable (use another --out, or --overwrite)") from None
+    if not isinstance(previous, dict):
+        raise SpurlabError(f"{path} is not a spurlab config (use another --out, or --overwrite)")
+    ours, theirs = comparable_config(config), comparable_config(previous)
+    if ours != theirs:
+        raise SpurlabError(f"--out {out_dir} holds a run of a different config ({_first_difference(theirs, ours)}); "
+                           "use another --out, or --overwrite to replace it")
+
+
+def clear_run_dir(out_dir: Path) -> None:
+    """Empty a run folder so that a kill part-way still leaves a recognisable, incomplete run folder.
+
+    The completion markers go first, the files that identify the run (status.json, config.yaml) last.
+    """
+    for name in ("DONE", "metrics.json"):
+        (out_dir / name).unlink(missing_ok=True)
+    for entry in sorted(out_dir.iterdir()):
+        if entry.name in RUN_MARKERS:
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry)
+        else:
+            entry.unlink()
+    for name in RUN_MARKERS:
+        (out_dir / name).unlink(missing_ok=True)

@@ -1,0 +1,46 @@
+"""Where code runs and when: device resolution, torch CPU threads scoped to a block, UTC timestamps.
+
+torch is imported inside the functions, so modules that only need timestamps stay light.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+from spurlab.errors import SpurlabError
+
+
+def now() -> str:
+    """The current UTC time, ISO 8601 to the second (what every spurlab file records)."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def resolve_device(name: str = "auto", what: str = "train.device") -> Any:
+    """``auto`` → CUDA when present, else CPU; an explicit device that is not there is one line naming ``what``."""
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise SpurlabError(f"{what}: {name!r} requested but CUDA is not available")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise SpurlabError(f"{what}: {name!r} requested but MPS is not available")
+    return device
+
+
+@contextlib.contextmanager
+def torch_threads(threads: int | None) -> Iterator[None]:
+    """Run the block on ``threads`` torch CPU threads (None: leave as is); the previous count is restored."""
+    import torch
+
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

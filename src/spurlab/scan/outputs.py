@@ -1,0 +1,32 @@
+"""``spurlab scan --out``: ``findings.json`` (written last; it records the request) and the H(y|t) histogram."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from spurlab.atomic import staged_outputs, write_json
+from spurlab.outputs import Outputs, State, out_state
+from spurlab.report.entropy_histogram import plot_entropy_histogram
+from spurlab.scan.scanner import ScanReport
+
+FINDINGS = Outputs(marker="findings.json", what="findings", format="spurlab.scan", check_schema=False)
+
+
+def scan_state(out_dir: Path, request: dict[str, Any], overwrite: bool) -> State:
+    """:func:`~spurlab.outputs.out_state` for a scan: complete when the histogram is there too."""
+    return out_state(out_dir, FINDINGS, request, overwrite,
+                     lambda folder, _: (folder / "entropy_histogram.png").is_file())
+
+
+def write_outputs(report: ScanReport, out: Path, request: dict[str, Any] | None = None) -> list[Path]:
+    """``findings.json`` (with ``request``, what made it) and ``entropy_histogram.png`` in ``out``, moved into
+    place together (findings last)."""
+    hist = report.summary["histogram"]
+    with staged_outputs(out, last="findings.json") as staging:
+        plot_entropy_histogram(report.entropies, report.flagged_entropies, hist["max_entropy_bits"],
+                               staging / "entropy_histogram.png", min_support=hist["min_support"],
+                               title=f"{report.summary['dataset']}: H(y|token), tokens in > "
+                                     f"{hist['min_support']} rows (n = {hist['n_tokens']})")
+        write_json(staging / "findings.json", {**report.to_dict(), "request": request})
+    return [out / "findings.json", out / "entropy_histogram.png"]
