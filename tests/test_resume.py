@@ -181,18 +181,20 @@ def test_inject_dying_at_each_write_then_rerun(k: int, tmp_path: Path, monkeypat
                                                 capsys: pytest.CaptureFixture[str]) -> None:
     data = tmp_path / "d.csv"
     synthetic_frame(80).to_csv(data, index=False)
+    synthetic_frame(80).to_json(tmp_path / "d.jsonl", orient="records", lines=True)
     stale = tmp_path / "out"
-    stale.mkdir()
-    (stale / "data.jsonl").write_text("{}\n")  # a stale output of another format
+    # an earlier spurlab output of another format in --out, replaced on purpose (--overwrite)
+    assert cli(["inject", str(tmp_path / "d.jsonl"), "--target-label", "pos", "--out", str(stale)]) == 0
+    before = files(stale)
     args = ["inject", str(data), "--target-label", "pos", "--out", str(stale)]
     reference = tmp_path / "ref"
     assert cli([*args[:-1], str(reference)]) == 0
     die_at_write(monkeypatch, k)
     with pytest.raises(Died):
-        main(args)
-    assert not (stale / "summary.json").exists()
+        main([*args, "--overwrite"])
+    assert files(stale) == before  # a death while staging leaves the earlier finished output as it was
     monkeypatch.undo()
-    assert cli(args) == 0
+    assert cli([*args, "--overwrite"]) == 0
     assert files(stale) == files(reference)  # the stale data.jsonl is gone, nothing else is left
     capsys.readouterr()
     assert cli(args) == 0 and "already complete" in capsys.readouterr().out

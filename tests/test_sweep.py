@@ -336,7 +336,7 @@ def test_bad_command_lines_are_one_line(tiny_models: dict[str, Path], synthetic_
         (["sweep", str(tmp_path / "absent.yaml"), "--out", out], "cannot read sweep spec"),
         (["sweep", str(tmp_path / "invalid.yaml"), "--out", out], "invalid YAML"),
         (["sweep", str(spec), "--out", str(tmp_path / "file.txt")], "exists and is not a directory"),
-        (["sweep", str(spec), "--out", str(tmp_path / "busy")], "is not empty and is not a sweep folder"),
+        (["sweep", str(spec), "--out", str(tmp_path / "busy")], "holds files spurlab did not write"),
         (["sweep", str(spec), "--out", out, "--address", "auto"], "--address is for --executor ray"),
         (["sweep", str(spec), "--out", out, "--executor", "spark"], "--executor"),
         (["results", str(tmp_path / "busy")], "no sweep.db here"),

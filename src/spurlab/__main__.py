@@ -1,5 +1,5 @@
 """``python -m spurlab`` is the ``spurlab`` command."""
 
-from spurlab.cli.app import main
+from spurlab.cli.entry import main
 
 main()

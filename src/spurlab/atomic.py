@@ -73,6 +73,7 @@ def _open(path: Path) -> BinaryIO:
 
 
 STAGING = ".spurlab-staging.partial"
+MOVING = ".spurlab-moving.partial"  # while staged files move into place: their names (see staged_outputs)
 PARTIAL_SUFFIX = ".partial"
 
 
@@ -119,10 +120,13 @@ def staged_outputs(out_dir: str | Path, last: str, stale: tuple[str, ...] = ()) 
         staging.mkdir()
         yield staging
         names = sorted(p.name for p in staging.iterdir())
+        # a kill while moving leaves files without ``last``: this journal tells a re-run they are spurlab's
+        write_json(out_dir / MOVING, sorted({*names, last, *stale}))
         for name in (last, *stale):
             (out_dir / name).unlink(missing_ok=True)
         for name in sorted(names, key=lambda n: n == last):
             os.replace(staging / name, out_dir / name)
+        (out_dir / MOVING).unlink(missing_ok=True)
     except OSError as exc:
         _cleanup(staging, out_dir, created)
         raise InternalError(f"writing into {out_dir} failed: {exc.strerror or exc}") from exc
@@ -130,6 +134,15 @@ def staged_outputs(out_dir: str | Path, last: str, stale: tuple[str, ...] = ()) 
         _cleanup(staging, out_dir, created)
         raise
     shutil.rmtree(staging, ignore_errors=True)
+
+
+def moving_names(out_dir: Path) -> set[str]:
+    """The names an interrupted :func:`staged_outputs` was moving into ``out_dir`` (empty when none)."""
+    try:
+        names = json.loads((out_dir / MOVING).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return set()
+    return {n for n in names if isinstance(n, str)} if isinstance(names, list) else set()
 
 
 def _cleanup(staging: Path, out_dir: Path, created: bool) -> None:

@@ -19,7 +19,7 @@ from typing import Any, Literal
 
 import pandas as pd
 
-from spurlab.atomic import is_leftover
+from spurlab.atomic import is_leftover, moving_names
 from spurlab.errors import SpurlabError
 
 SCHEMA_VERSION = 1  # of status.json / metrics.json (run folders) and summary.json (transform outputs)
@@ -87,30 +87,31 @@ class Outputs:
     marker: str  # e.g. summary.json; it holds the request under "request"
     what: str  # words for messages: "output", "findings", "diagnosis", "sweep"
     format: str | None = None  # the marker's "format" value, when it has one
+    owned: tuple[str, ...] = ()  # every name the command writes into --out (the marker included)
     check_schema: bool = True
-    empty_unless_marked: bool = False  # refuse a non-empty folder that has no marker
     request_key: str = "request"  # where the marker holds the request
 
 
 def out_state(out_dir: Path, outputs: Outputs, request: Any, overwrite: bool,
               complete: Callable[[Path, dict[str, Any]], bool],
-              difference: Callable[[dict[str, Any]], str] | None = None) -> State:
+              difference: Callable[[dict[str, Any]], str] | None = None, inputs: Iterable[Path] = ()) -> State:
     """``complete`` when ``out_dir`` holds the finished outputs of the same ``request``, else ``fresh``.
 
-    A marker of another request (``difference`` may say how it differs), a file in the marker's place that
-    spurlab did not write, or one of an incompatible version is refused with one line unless ``overwrite``;
-    outputs without a marker (an interrupted write) are simply redone. ``complete(out_dir, marker)`` checks
-    that the other outputs are all there.
+    Refused with one line: an input that is one of the files the command writes (always); unless
+    ``overwrite``, a folder holding files spurlab did not write there (anything but ``outputs.owned``, and
+    without a marker anything at all, except what an interrupted write was moving into place), a marker of
+    another request (``difference`` may say how it differs), a file in the marker's place that spurlab did not
+    write, or one of an incompatible version. ``complete(out_dir, marker)`` checks the other outputs are there.
     """
     if out_dir.exists() and not out_dir.is_dir():
         raise SpurlabError(f"--out {out_dir} exists and is not a directory")
-    path = out_dir / outputs.marker
+    refuse_input_overwrite(out_dir, outputs.owned, inputs)
     if overwrite:
         return "fresh"
+    path = out_dir / outputs.marker
+    present = {p.name for p in entries(out_dir)}
     if not path.exists():
-        if outputs.empty_unless_marked and entries(out_dir):
-            raise SpurlabError(f"--out {out_dir} is not empty and is not a {outputs.what} folder "
-                               "(use another --out, or --overwrite)")
+        refuse_foreign(out_dir, present - (moving_names(out_dir) & set(outputs.owned)))
         return "fresh"
     marker = read_json_object(path)
     if marker is None or (outputs.format is not None and marker.get("format") != outputs.format):
@@ -121,7 +122,32 @@ def out_state(out_dir: Path, outputs: Outputs, request: Any, overwrite: bool,
         how = f" ({difference(marker)})" if difference is not None else ""
         raise SpurlabError(f"--out {out_dir} holds the {outputs.what} of different inputs or options{how} "
                            "(use another --out, or --overwrite to replace it)")
+    refuse_foreign(out_dir, present - set(outputs.owned))
     return "complete" if complete(out_dir, marker) else "fresh"
+
+
+def refuse_foreign(out_dir: Path, foreign: set[str]) -> None:
+    """One line when ``out_dir`` holds files spurlab did not write there (they would be replaced or deleted)."""
+    if foreign:
+        shown = ", ".join(sorted(foreign)[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+        raise SpurlabError(f"--out {out_dir} holds files spurlab did not write ({shown}); use another --out, "
+                           "or --overwrite to write there anyway")
+
+
+def refuse_input_overwrite(out_dir: Path, owned: Iterable[str], inputs: Iterable[Path]) -> None:
+    """One line when an input file is a file the command would write or delete in ``out_dir`` (even with
+    ``--overwrite``: the input would be lost)."""
+    try:
+        targets = {(out_dir / name).resolve() for name in owned} | {out_dir.resolve()}
+    except OSError:
+        return
+    for path in inputs:
+        try:
+            resolved = Path(path).resolve()
+        except OSError:
+            continue
+        if resolved in targets:
+            raise SpurlabError(f"--out {out_dir} would overwrite the input {path}; use another --out")
 
 
 def already_complete(out_dir: Path, same: str = "same data and options") -> str:
@@ -131,12 +157,12 @@ def already_complete(out_dir: Path, same: str = "same data and options") -> str:
 
 # -- transform outputs (data.<ext> + manifest.jsonl + summary.json, last): inject, sanitize, paraphrase -------
 
-TRANSFORM = Outputs(marker="summary.json", what="output")
+TRANSFORM = Outputs(marker="summary.json", what="output", owned=(*DATA_FILES, "manifest.jsonl", "summary.json"))
 
 
-def transform_state(out_dir: Path, request: dict[str, Any], overwrite: bool) -> State:
+def transform_state(out_dir: Path, request: dict[str, Any], overwrite: bool, inputs: Iterable[Path] = ()) -> State:
     """:func:`out_state` for a dataset transform: complete when the data and manifest match the summary."""
-    return out_state(out_dir, TRANSFORM, request, overwrite, _verified)
+    return out_state(out_dir, TRANSFORM, request, overwrite, _verified, inputs=inputs)
 
 
 def _verified(out_dir: Path, summary: dict[str, Any]) -> bool:

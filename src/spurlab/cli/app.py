@@ -24,6 +24,8 @@ app = typer.Typer(
 )
 
 
+MAX_MESSAGE = 300  # characters of an error line: long paths fit, a dump of a whole column does not
+
 # Each subcommand lives in its own module; importing it adds it to ``app``.
 COMMAND_MODULES = ("data_cmd", "inject_cmd", "run_cmd", "demo_cmd", "scan_cmd", "sanitize_cmd", "diagnose_cmd",
                    "sweep_cmd", "figures_cmd", "paraphrase_cmd")
@@ -44,11 +46,11 @@ def main(argv: list[str] | None = None) -> None:
     if "--debug" in args:
         args.remove("--debug")
     try:
-        app(args=args, prog_name="spurlab", standalone_mode=False)
+        code = app(args=args, prog_name="spurlab", standalone_mode=False)
     except SpurlabError as exc:
         if debug:
             traceback.print_exc()
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {one_line(str(exc))}", file=sys.stderr)
         sys.exit(exc.exit_code)
     except KeyboardInterrupt:
         print("error: interrupted", file=sys.stderr)
@@ -69,6 +71,20 @@ def main(argv: list[str] | None = None) -> None:
         print(f"error: internal failure: {type(exc).__name__}: {first} (re-run with --debug for the traceback)",
               file=sys.stderr)
         sys.exit(1)
+    # without standalone mode typer *returns* the code of an Exit it raised: 130 for Ctrl-C
+    if isinstance(code, int) and not isinstance(code, bool) and code != 0:
+        if code == 130:
+            print("error: interrupted", file=sys.stderr)
+        sys.exit(code)
+
+
+def one_line(message: str, limit: int = MAX_MESSAGE) -> str:
+    """``message`` on one line of at most ``limit`` characters (a long one keeps its start and its end)."""
+    text = " ".join(message.split())
+    if len(text) <= limit:
+        return text
+    keep = (limit - 5) // 2
+    return f"{text[:keep]} ... {text[-keep:]}"
 
 
 def _is_usage_error(exc: BaseException) -> bool:

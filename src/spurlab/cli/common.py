@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -25,3 +26,10 @@ EncodingOption = Annotated[str | None, typer.Option("--encoding",
                                                     help="Text encoding of local files (default utf-8).")]
 SplitOption = Annotated[str, typer.Option("--split", help="Which split to read: train, test or all "
                                           "(train/test: the same seeded split as spurlab run).")]
+
+
+def out_folder(value: str) -> Path:
+    """``--out``: a folder; an empty value (which would mean the current folder) is a usage error."""
+    if not str(value).strip():
+        raise typer.BadParameter("must not be empty (it would write into the current folder)")
+    return Path(value)

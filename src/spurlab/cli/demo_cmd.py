@@ -7,11 +7,13 @@ from pathlib import Path
 import typer
 
 from spurlab.cli.app import app
+from spurlab.cli.common import out_folder
 
 
 @app.command("demo")
 def demo_command(
-    out: Path = typer.Option(Path("runs/demo"), "--out", "-o", help="Folder for the three run folders."),
+    out: Path = typer.Option(Path("runs/demo"), "--out", "-o", parser=out_folder,
+                             help="Folder for the three run folders."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing run folders."),
     max_train: int = typer.Option(None, "--max-train", help="Training rows per run (default from the demo)."),
     proportion: float = typer.Option(0.5, "--proportion", min=0.0, max=1.0,

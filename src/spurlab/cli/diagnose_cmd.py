@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from spurlab.cli.app import app
+from spurlab.cli.common import out_folder
 from spurlab.errors import SpurlabError
 
 if TYPE_CHECKING:
@@ -53,7 +54,8 @@ def print_report(report: DiagnosisReport, console: Console) -> None:
 @app.command("diagnose")
 def diagnose_command(
     run_dir: Path = typer.Argument(..., help="A finished run folder (written by spurlab run)."),
-    out: Path = typer.Option(None, "--out", "-o", help="Output folder (default: RUN_DIR/diagnose)."),
+    out: Path = typer.Option(None, "--out", "-o", parser=out_folder,
+                             help="Output folder (default: RUN_DIR/diagnose)."),
     max_rows: int = typer.Option(200, "--max-rows", help="Test rows to use, a seeded sample (0 = all)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the row sample and of the random baseline spans."),
     token_class: str = typer.Option(None, "--token-class", help="Whose token to analyse (default: the class "

@@ -7,13 +7,15 @@ from pathlib import Path
 import typer
 
 from spurlab.cli.app import app
+from spurlab.cli.common import out_folder
 
 
 @app.command("figures")
 def figures_command(
     source: Path = typer.Argument(..., help="A sweep folder (sweep.db), or a table from 'spurlab results' "
                                   "(.csv / .parquet)."),
-    out: Path = typer.Option(..., "--out", "-o", help="Folder for the PNGs and figures.json."),
+    out: Path = typer.Option(..., "--out", "-o", parser=out_folder,
+                             help="Folder for the PNGs and figures.json."),
     x: str = typer.Option(None, "--x", help="Column for the x-axis of a custom line plot (e.g. train.lora.r)."),
     y: str = typer.Option(None, "--y", help="Metric column for its y-axis (e.g. clean.accuracy, attack_success)."),
     hue: str = typer.Option(None, "--hue", help="Column that splits it into lines (e.g. injection.proportion)."),

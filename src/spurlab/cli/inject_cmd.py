@@ -18,9 +18,10 @@ from spurlab.cli.common import (
     LabelsOption,
     SplitOption,
     TextColOption,
+    out_folder,
     split_list,
 )
-from spurlab.data.loaders import load_table
+from spurlab.data.loaders import load_table, spec_files
 from spurlab.data.transform import TransformResult, save_transform
 from spurlab.errors import SpurlabError
 from spurlab.inject import InjectionConfig, inject
@@ -90,7 +91,8 @@ def print_summary(result: TransformResult, out: Path, console: Console) -> None:
 @app.command("inject")
 def inject_command(
     data: str = typer.Argument(..., help=DATA_HELP),
-    out: Path = typer.Option(..., "--out", help="Output directory: data.<ext>, manifest.jsonl, summary.json."),
+    out: Path = typer.Option(..., "--out", parser=out_folder,
+                             help="Output directory: data.<ext>, manifest.jsonl, summary.json."),
     source: str = typer.Option(None, "--source", help="Token source: " + ", ".join(available_sources())
                                + " (default: date; list/file/fixed when --tokens/--tokens-file/--token)."),
     target_label: list[str] = typer.Option(None, "--target-label", help="Label whose rows are modified; "
@@ -130,7 +132,7 @@ def inject_command(
                          labels=split_list(labels))
     request = {"config": config.to_record(), "text_col": dataset.text_col, "label_col": dataset.label_col,
                "input_sha256": frame_sha256(dataset.frame), "tokenizer": tokenizer}
-    if transform_state(out, request, overwrite) == "complete":
+    if transform_state(out, request, overwrite, spec_files(data)) == "complete":
         typer.echo(already_complete(out))
         return
     result = inject(dataset, config, tokenizer=tokenizer)

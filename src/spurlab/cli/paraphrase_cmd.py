@@ -16,6 +16,7 @@ from spurlab.cli.common import (
     LabelsOption,
     SplitOption,
     TextColOption,
+    out_folder,
     split_list,
 )
 from spurlab.defend.paraphrase import DEFAULT_MODEL, DEFAULT_PROMPT
@@ -24,7 +25,8 @@ from spurlab.defend.paraphrase import DEFAULT_MODEL, DEFAULT_PROMPT
 @app.command("paraphrase")
 def paraphrase_command(
     data: str = typer.Argument(..., help=DATA_HELP),
-    out: Path = typer.Option(..., "--out", help="Output directory: data.<ext>, manifest.jsonl, summary.json."),
+    out: Path = typer.Option(..., "--out", parser=out_folder,
+                             help="Output directory: data.<ext>, manifest.jsonl, summary.json."),
     model: str = typer.Option(DEFAULT_MODEL, "--model", help="Causal LM: hub name, folder or bundled:smollm2 "
                               "(the paper: meta-llama/Meta-Llama-3-8B-Instruct)."),
     prompt: str = typer.Option(DEFAULT_PROMPT, "--prompt", help="Instruction with {text} where the row goes."),
@@ -52,7 +54,7 @@ def paraphrase_command(
 
     Nothing is written unless everything succeeds; the summary is moved into place last.
     """
-    from spurlab.data.loaders import load_table
+    from spurlab.data.loaders import load_table, spec_files
     from spurlab.data.transform import read_manifest, save_transform
     from spurlab.defend.base import get_defense
     from spurlab.defend.paraphrase_survival import survival
@@ -72,7 +74,8 @@ def paraphrase_command(
     request = {**defense.params(), "manifest_sha256": file_sha256(manifest) if manifest is not None else None,
                "text_col": dataset.text_col, "label_col": dataset.label_col,
                "input_sha256": frame_sha256(dataset.frame)}
-    if transform_state(out, request, overwrite) == "complete":
+    inputs = [*spec_files(data), *([manifest] if manifest is not None else [])]
+    if transform_state(out, request, overwrite, inputs) == "complete":
         typer.echo(already_complete(out))
         return
     result = defense.apply(dataset)

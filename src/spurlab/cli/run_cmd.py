@@ -8,6 +8,7 @@ from pathlib import Path
 import typer
 
 from spurlab.cli.app import app
+from spurlab.cli.common import out_folder
 
 
 def default_out_dir(name: str) -> Path:
@@ -18,7 +19,8 @@ def default_out_dir(name: str) -> Path:
 def run_command(
     config: Path = typer.Argument(..., help="Experiment config (YAML); see configs/ for examples."),
     overrides: list[str] = typer.Argument(None, help="Dotted overrides, e.g. train.lr=1e-3 injection=null."),
-    out: Path = typer.Option(None, "--out", "-o", help="Run folder (default: runs/<name>-<timestamp>)."),
+    out: Path = typer.Option(None, "--out", "-o", parser=out_folder,
+                             help="Run folder (default: runs/<name>-<timestamp>)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Redo a complete run folder of this config, or "
                                    "replace a folder of another config."),
     allow_pickle: bool = typer.Option(False, "--allow-pickle", help="Also load pickle checkpoints "

@@ -16,6 +16,7 @@ from spurlab.cli.common import (
     LabelsOption,
     SplitOption,
     TextColOption,
+    out_folder,
     split_list,
 )
 from spurlab.errors import SpurlabError
@@ -24,7 +25,8 @@ from spurlab.errors import SpurlabError
 @app.command("sanitize")
 def sanitize_command(
     data: str = typer.Argument(..., help=DATA_HELP),
-    out: Path = typer.Option(..., "--out", help="Output directory: data.<ext>, manifest.jsonl, summary.json."),
+    out: Path = typer.Option(..., "--out", parser=out_folder,
+                             help="Output directory: data.<ext>, manifest.jsonl, summary.json."),
     findings: Path = typer.Option(None, "--findings", help="findings.json written by 'spurlab scan'."),
     auto: bool = typer.Option(False, "--auto", help="Scan first and strip every finding at --alpha."),
     alpha: float = typer.Option(0.01, "--alpha", help="Significance level of the --auto scan, in (0, 1)."),
@@ -58,7 +60,7 @@ def sanitize_command(
     config = ScanConfig(alpha=alpha)
     config.validate()
     report = load_findings(findings) if findings is not None else None
-    from spurlab.data.loaders import load_table
+    from spurlab.data.loaders import load_table, spec_files
 
     dataset = load_table(data, text_col=text_col, label_col=label_col, encoding=encoding, split=split,
                          labels=split_list(labels))
@@ -69,7 +71,8 @@ def sanitize_command(
                "mask": mask if mode == "mask" else None, "top": top, "skip_explained": skip_explained,
                "text_col": dataset.text_col, "label_col": dataset.label_col,
                "input_sha256": frame_sha256(dataset.frame)}
-    if transform_state(out, request, overwrite) == "complete":
+    inputs = [*spec_files(data), *([findings] if findings is not None else [])]
+    if transform_state(out, request, overwrite, inputs) == "complete":
         typer.echo(already_complete(out))
         return
     result = sanitize(dataset, report, mode=mode, scan_config=config, top=top, mask=mask,  # type: ignore[arg-type]

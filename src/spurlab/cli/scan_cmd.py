@@ -18,6 +18,7 @@ from spurlab.cli.common import (
     LabelsOption,
     SplitOption,
     TextColOption,
+    out_folder,
     split_list,
 )
 from spurlab.errors import SpurlabError
@@ -72,7 +73,8 @@ def print_report(report: ScanReport, top: int, console: Console) -> None:
 @app.command("scan")
 def scan_command(
     data: str = typer.Argument(..., help=DATA_HELP),
-    out: Path = typer.Option(None, "--out", help="Directory for findings.json and entropy_histogram.png."),
+    out: Path = typer.Option(None, "--out", parser=out_folder,
+                             help="Directory for findings.json and entropy_histogram.png."),
     top: int = typer.Option(20, "--top", help="Findings shown in the table (all are written)."),
     min_support: int = typer.Option(None, "--min-support", help="Rows a token must appear in to be tested "
                                     "(default 10)."),
@@ -107,7 +109,7 @@ def scan_command(
                         rank_by=rank_by, context=not no_context, inserted=not no_inserted,  # type: ignore[arg-type]
                         context_top=context_top, inserted_boost=inserted_boost)
     config.validate()
-    from spurlab.data.loaders import load_table
+    from spurlab.data.loaders import load_table, spec_files
 
     dataset = load_table(data, text_col=text_col, label_col=label_col, encoding=encoding, split=split,
                          labels=split_list(labels))
@@ -120,7 +122,7 @@ def scan_command(
 
         request = {"config": asdict(config), "text_col": dataset.text_col, "label_col": dataset.label_col,
                    "input_sha256": frame_sha256(dataset.frame)}
-        if scan_state(out, request, overwrite) == "complete":
+        if scan_state(out, request, overwrite, spec_files(data)) == "complete":
             typer.echo(already_complete(out))
             return
     report = scan(dataset, config)

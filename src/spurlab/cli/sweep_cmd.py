@@ -9,6 +9,7 @@ from pathlib import Path
 import typer
 
 from spurlab.cli.app import app
+from spurlab.cli.common import out_folder
 
 
 class ExecutorName(StrEnum):
@@ -19,7 +20,8 @@ class ExecutorName(StrEnum):
 @app.command("sweep")
 def sweep_command(
     spec: Path = typer.Argument(..., help="Sweep spec (YAML): base config + grid of dotted keys; see configs/sweeps/."),
-    out: Path = typer.Option(..., "--out", "-o", help="Sweep folder: sweep.json, sweep.db, runs/<key>/."),
+    out: Path = typer.Option(..., "--out", "-o", parser=out_folder,
+                             help="Sweep folder: sweep.json, sweep.db, runs/<key>/."),
     executor: ExecutorName = typer.Option(ExecutorName.local, "--executor", help="local (sequential, in this "
                                           "process) or ray (one Ray task per grid point)."),
     address: str = typer.Option(None, "--address", help="Ray cluster address (ray executor; default: start a "

@@ -91,6 +91,17 @@ def _read_source(spec: str, text_col: str | None, label_col: str | None,
     return {"all": frame}, text_col or "text", label_col or "label", [], path.stem, fmt
 
 
+def spec_files(spec: str) -> list[Path]:
+    """The local file or folder a data spec reads (none for the hub and the bundled corpus)."""
+    kind, _, rest = spec.partition(":")
+    if kind in ("bundled", "hf"):
+        return []
+    if kind == "preset":
+        local = rest.partition(":")[2]
+        return [Path(local).expanduser()] if local else []
+    return [Path(spec).expanduser()]
+
+
 def _names_of(splits: Splits) -> list[str]:
     from spurlab.data.dataset import label_order
 
@@ -195,4 +206,4 @@ def write_table(dataset: TextDataset, path: str | Path) -> None:
     _write_frame(dataset.frame, path, dataset.source_format)
 
 
-__all__ = ["bundled_tweets_path", "load_splits", "load_table", "table_suffix", "write_table"]
+__all__ = ["bundled_tweets_path", "load_splits", "load_table", "spec_files", "table_suffix", "write_table"]

@@ -14,7 +14,7 @@ from spurlab.outputs import Outputs, State
 from spurlab.outputs import out_state as outputs_state
 from spurlab.report.diagnose_plots import plot_attention
 
-DIAGNOSIS = Outputs(marker="diagnose.json", what="diagnosis", format=FORMAT)
+DIAGNOSIS = Outputs(marker="diagnose.json", what="diagnosis", format=FORMAT, owned=OUTPUTS)
 
 def request_of(run: RunInputs, *, max_rows: int, seed: int, token_class: str) -> dict[str, Any]:
     """What a diagnosis depends on: the run (by its finish time and config name) and the options."""

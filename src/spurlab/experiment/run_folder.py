@@ -23,13 +23,17 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 from spurlab.errors import SpurlabError
-from spurlab.outputs import State, check_schema, entries, read_json_object
+from spurlab.outputs import State, check_schema, entries, read_json_object, refuse_foreign
 
 RUN_MARKERS = ("config.yaml", "status.json")
+# everything a run (and a diagnosis into its default folder) writes; anything else in a run folder is the user's
+RUN_OWNED = (*RUN_MARKERS, "injection", "defense", "adapter", "summary.md", "confusion_matrix.png", "metrics.json",
+             "DONE", "diagnose")
 # config keys that change how fast a run goes, not what it computes
 VOLATILE_KEYS = (("train", "threads"),)
 
@@ -65,16 +69,23 @@ def _first_difference(a: Any, b: Any, where: str = "") -> str:
     return f"{where or 'config'}: {json.dumps(a)} there, {json.dumps(b)} here"
 
 
-def run_dir_state(out_dir: Path, config: dict[str, Any], data_sha256: str, overwrite: bool) -> State:
+def run_dir_state(out_dir: Path, config: dict[str, Any], data_sha256: str, overwrite: bool,
+                  inputs: Iterable[Path] = ()) -> State:
     """Decide about an existing run folder; an incomplete run of the same config is cleared for a restart.
 
     ``fresh``: the folder is now empty (or absent) and the run must be done; ``complete``: the same config
-    finished there already. A folder of another config, other data, an incompatible version, or one that is
-    not a run folder raises one line (``overwrite`` clears it instead).
+    finished there already. A folder of another config, other data, an incompatible version, one that is
+    not a run folder or that holds files a run does not write raises one line (``overwrite`` clears it
+    instead); an input file inside the folder is refused even then.
     """
     if out_dir.exists() and not out_dir.is_dir():
         raise SpurlabError(f"--out {out_dir} exists and is not a directory")
-    if not entries(out_dir):
+    for path in inputs:
+        if out_dir.exists() and Path(path).resolve().is_relative_to(out_dir.resolve()):
+            raise SpurlabError(f"--out {out_dir} holds the input {path}, which a run there could delete; "
+                               "use another --out")
+    present = entries(out_dir)
+    if not present:
         return "fresh"
     if overwrite:
         clear_run_dir(out_dir)
@@ -82,6 +93,7 @@ def run_dir_state(out_dir: Path, config: dict[str, Any], data_sha256: str, overw
     if not any((out_dir / m).is_file() for m in RUN_MARKERS):
         raise SpurlabError(f"--out {out_dir} is not empty and is not a spurlab run folder "
                            "(use another --out, or --overwrite to replace it)")
+    refuse_foreign(out_dir, {p.name for p in present} - set(RUN_OWNED))
     status = read_json_object(out_dir / "status.json")
     check_schema(out_dir / "status.json", status)
     check_schema(out_dir / "metrics.json", read_json_object(out_dir / "metrics.json"))

@@ -19,7 +19,7 @@ import torch
 from spurlab import __version__
 from spurlab.atomic import make_out_dir, write_json, write_text
 from spurlab.data.dataset import DatasetSplits, TextDataset
-from spurlab.data.loaders import load_splits
+from spurlab.data.loaders import load_splits, spec_files
 from spurlab.data.transform import save_transform
 from spurlab.errors import SpurlabError
 from spurlab.evaluate.metrics import compute_metrics
@@ -158,7 +158,7 @@ def run_experiment(cfg: ExperimentConfig, out_dir: str | Path, *, overwrite: boo
     check_model_source(cfg.model)
     tokenizer = _tokenizer(cfg, cache)
     data_sha = splits_sha256(splits)
-    if run_dir_state(out_dir, config_to_dict(cfg), data_sha, overwrite) == "complete":
+    if run_dir_state(out_dir, config_to_dict(cfg), data_sha, overwrite, spec_files(cfg.data.spec)) == "complete":
         if verbose:
             print(f"[{cfg.name}] {already_complete(out_dir, 'same config')}", flush=True)
         return RunResult(out_dir, read_metrics(out_dir), reused=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -10,13 +11,14 @@ from spurlab.outputs import Outputs, State, out_state
 from spurlab.report.entropy_histogram import plot_entropy_histogram
 from spurlab.scan.scanner import ScanReport
 
-FINDINGS = Outputs(marker="findings.json", what="findings", format="spurlab.scan", check_schema=False)
+FINDINGS = Outputs(marker="findings.json", what="findings", format="spurlab.scan", check_schema=False,
+                   owned=("findings.json", "entropy_histogram.png"))
 
 
-def scan_state(out_dir: Path, request: dict[str, Any], overwrite: bool) -> State:
+def scan_state(out_dir: Path, request: dict[str, Any], overwrite: bool, inputs: Iterable[Path] = ()) -> State:
     """:func:`~spurlab.outputs.out_state` for a scan: complete when the histogram is there too."""
     return out_state(out_dir, FINDINGS, request, overwrite,
-                     lambda folder, _: (folder / "entropy_histogram.png").is_file())
+                     lambda folder, _: (folder / "entropy_histogram.png").is_file(), inputs=inputs)
 
 
 def write_outputs(report: ScanReport, out: Path, request: dict[str, Any] | None = None) -> list[Path]:

@@ -49,8 +49,8 @@ class SweepReport:
     failed: list[str] = field(default_factory=list)
 
 
-SWEEP = Outputs(marker=SWEEP_FILE, what="sweep", format=FORMAT, check_schema=False, empty_unless_marked=True,
-                request_key="spec_hash")
+SWEEP = Outputs(marker=SWEEP_FILE, what="sweep", format=FORMAT, check_schema=False, request_key="spec_hash",
+                owned=(SWEEP_FILE, DB_NAME, f"{DB_NAME}-journal", f"{DB_NAME}-wal", f"{DB_NAME}-shm", RUNS))
 
 
 def read_sweep_file(folder: Path) -> dict[str, Any] | None:
