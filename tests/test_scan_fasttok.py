@@ -41,7 +41,7 @@ VARIED = [
 
 def _reference(texts: list[str]) -> tuple[list[int], list[int], list[str], list[bool]]:
     """(flat codes, lengths, vocab, stands alone) of the reference tokenizer, vocab in first-occurrence order."""
-    enc = stats.encode(tokenize_corpus(list(texts)))
+    enc = stats.code_rows(tokenize_corpus(list(texts)))
     toks = [tokenize(t) for t in texts]
     index = {tok: i for i, tok in enumerate(enc.vocab)}
     # a token stands alone when whitespace or the text's edge is on both sides
