@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -57,8 +58,21 @@ def write_text(path: str | Path, text: str) -> None:
 
 
 def write_json(path: str | Path, obj: Any) -> None:
-    """Write JSON with sorted keys and a trailing newline, so equal objects give equal bytes."""
-    write_text(path, json.dumps(obj, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+    """Write JSON with sorted keys and a trailing newline, so equal objects give equal bytes. A non-finite
+    number (NaN, infinity: not JSON) is written as ``null``."""
+    text = json.dumps(finite_json(obj), indent=2, sort_keys=True, ensure_ascii=False, allow_nan=False)
+    write_text(path, text + "\n")
+
+
+def finite_json(obj: Any) -> Any:
+    """``obj`` with every non-finite float replaced by ``None``."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: finite_json(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [finite_json(v) for v in obj]
+    return obj
 
 
 def write_with(path: str | Path, writer: Callable[[BinaryIO], None]) -> None:

@@ -14,6 +14,47 @@ from pydantic import ValidationError
 
 from spurlab.errors import SpurlabError
 
+MAX_YAML_VALUES = 1_000_000  # values a document may expand to through aliases (a "billion laughs" stops here)
+
+
+class StrictLoader(yaml.SafeLoader):
+    """``yaml.safe_load``, except that a mapping which repeats a key is an error (instead of the last one
+    silently winning, which can drop a whole config section)."""
+
+
+def _mapping_without_duplicates(loader: StrictLoader, node: yaml.MappingNode) -> Any:
+    seen: set[tuple[str, str]] = set()
+    for key_node, _ in node.value:
+        if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+            key = (key_node.tag, key_node.value)
+            if key in seen:
+                raise yaml.constructor.ConstructorError("while reading a mapping", node.start_mark,
+                                                        f"duplicate key {key_node.value!r}", key_node.start_mark)
+            seen.add(key)
+    return (yield from loader.construct_yaml_map(node))
+
+
+StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _mapping_without_duplicates)
+
+
+def load_yaml(text: str) -> Any:
+    """Parse YAML safely: no Python tags, no duplicate keys, no alias bombs (one ``SpurlabError`` line)."""
+    data = yaml.load(text, Loader=StrictLoader)  # StrictLoader is a SafeLoader: no Python objects
+    if _expanded_size(data, {}) > MAX_YAML_VALUES:
+        raise SpurlabError(f"its aliases expand to more than {MAX_YAML_VALUES:,} values")
+    return data
+
+
+def _expanded_size(obj: Any, memo: dict[int, int]) -> int:
+    """How many values ``obj`` is when every alias is written out (shared containers counted each time)."""
+    if not isinstance(obj, (dict, list)):
+        return 1
+    if id(obj) not in memo:
+        memo[id(obj)] = 0  # a recursive alias counts as nothing more
+        items = [*obj.keys(), *obj.values()] if isinstance(obj, dict) else obj
+        memo[id(obj)] = min(1 + sum(_expanded_size(v, memo) for v in items), MAX_YAML_VALUES + 1)
+    return memo[id(obj)]
+
 
 def read_yaml(path: str | Path, what: str = "config") -> Any:
     """The YAML document in ``path`` (``None`` for an empty file); unreadable or invalid YAML is one line."""
@@ -25,11 +66,13 @@ def read_yaml(path: str | Path, what: str = "config") -> Any:
     except UnicodeDecodeError:
         raise SpurlabError(f"{path}: not UTF-8 text") from None
     try:
-        return yaml.safe_load(text)
+        return load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
         raise SpurlabError(f"{path}:{where} invalid YAML: {getattr(exc, 'problem', None) or exc}") from None
+    except SpurlabError as exc:
+        raise SpurlabError(f"{path}: {exc}") from None
 
 
 def parse_overrides(overrides: list[str]) -> list[tuple[list[str], Any]]:
@@ -40,7 +83,7 @@ def parse_overrides(overrides: list[str]) -> list[tuple[list[str], Any]]:
         if not sep or not key.strip():
             raise SpurlabError(f"override {item!r}: expected dotted.key=value")
         try:
-            value = yaml.safe_load(raw) if raw.strip() else None
+            value = load_yaml(raw) if raw.strip() else None
         except yaml.YAMLError:
             value = raw
         parsed.append((key.strip().split("."), value))
@@ -56,7 +99,8 @@ def set_dotted(data: dict[str, Any], path: list[str], value: Any, what: str = "o
         if child is None:
             child = node[part] = {}
         elif not isinstance(child, dict):
-            raise SpurlabError(f"{what} {'.'.join(path)}: {'.'.join(path[: i + 1])} is not a mapping")
+            where = f"{what} " if what else ""
+            raise SpurlabError(f"{where}{'.'.join(path)}: {'.'.join(path[: i + 1])} is not a mapping")
         node = child
     node[path[-1]] = copy.deepcopy(value)
 

@@ -5,7 +5,7 @@ refused), a config names the entry and gives its parameters, and the parameters 
 entry's model when the config is read, so a typo fails before anything runs::
 
     class ShoutParams(BaseModel):
-        model_config = ConfigDict(extra="forbid")
+        model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
         times: int = Field(1, ge=1)
 
     @register_source("shout", params=ShoutParams)
@@ -30,7 +30,7 @@ T = TypeVar("T")
 class NoParams(BaseModel):
     """The parameters of an entry that takes none."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 @dataclass(frozen=True)

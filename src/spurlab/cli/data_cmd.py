@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -19,7 +21,7 @@ def data_command(
     labels: LabelsOption = None,
     encoding: EncodingOption = None,
     test_size: float = typer.Option(0.3, "--test-size", help="Test share when the data has no test split."),
-    seed: int = typer.Option(42, "--seed", help="Seed of the stratified split."),
+    seed: int = typer.Option(42, "--seed", min=0, help="Seed of the stratified split."),
 ) -> None:
     """Show a dataset's splits, label map and label counts, exactly as the other commands will read it."""
     splits = load_splits(data, text_col=text_col, label_col=label_col, labels=split_list(labels),
@@ -29,8 +31,8 @@ def data_command(
     table.add_column("label")
     table.add_column("train", justify="right")
     table.add_column("test", justify="right")
-    train_counts = splits.train.frame[splits.train.label_col].map(str).value_counts()
-    test_counts = splits.test.frame[splits.test.label_col].map(str).value_counts()
+    train_counts = Counter(splits.train.label_strings)
+    test_counts = Counter(splits.test.label_strings)
     for i, name in enumerate(splits.label_names):
         table.add_row(str(i), name, str(train_counts.get(name, 0)), str(test_counts.get(name, 0)))
     console = Console()

@@ -15,11 +15,11 @@ def demo_command(
     out: Path = typer.Option(Path("runs/demo"), "--out", "-o", parser=out_folder,
                              help="Folder for the three run folders."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing run folders."),
-    max_train: int = typer.Option(None, "--max-train", help="Training rows per run (default from the demo)."),
+    max_train: int = typer.Option(None, "--max-train", min=1, help="Training rows per run (default from the demo)."),
     proportion: float = typer.Option(0.5, "--proportion", min=0.0, max=1.0,
                                      help="Share of the token class's training rows that get a date "
                                           "(1.0 = the paper's Table 1; clean accuracy then collapses)."),
-    threads: int = typer.Option(None, "--threads", help="CPU threads for torch (1 helps on a busy machine)."),
+    threads: int = typer.Option(None, "--threads", min=1, help="CPU threads for torch (1 helps on a busy machine)."),
     no_progress: bool = typer.Option(False, "--no-progress", help="No progress bars."),
 ) -> None:
     """Train base (clean), token→negative and token→positive MiniLM LoRA runs; print the predicted-count table."""

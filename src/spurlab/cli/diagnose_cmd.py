@@ -56,12 +56,12 @@ def diagnose_command(
     run_dir: Path = typer.Argument(..., help="A finished run folder (written by spurlab run)."),
     out: Path = typer.Option(None, "--out", "-o", parser=out_folder,
                              help="Output folder (default: RUN_DIR/diagnose)."),
-    max_rows: int = typer.Option(200, "--max-rows", help="Test rows to use, a seeded sample (0 = all)."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the row sample and of the random baseline spans."),
+    max_rows: int = typer.Option(200, "--max-rows", min=0, help="Test rows to use, a seeded sample (0 = all)."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of the row sample and of the random baseline spans."),
     token_class: str = typer.Option(None, "--token-class", help="Whose token to analyse (default: the class "
                                     "the run injected in training, else its first spurious test class)."),
-    batch_size: int = typer.Option(16, "--batch-size", help="Rows per attention batch (dynamic padding)."),
-    threads: int = typer.Option(None, "--threads", help="torch CPU threads (default: torch's choice)."),
+    batch_size: int = typer.Option(16, "--batch-size", min=1, help="Rows per attention batch (dynamic padding)."),
+    threads: int = typer.Option(None, "--threads", min=1, help="torch CPU threads (default: torch's choice)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:1, mps."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Redo a complete diagnosis, or replace another one."),
 ) -> None:

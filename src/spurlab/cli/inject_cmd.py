@@ -100,7 +100,7 @@ def inject_command(
     proportion: float = typer.Option(1.0, "--proportion", help="Share of each target label's rows modified: "
                                      "round(n * p) rows, half-to-even."),
     location: str = typer.Option("random", "--location", help="start (alias beginning), end or random."),
-    seed: int = typer.Option(0, "--seed", help="Seed of all random choices."),
+    seed: int = typer.Option(0, "--seed", min=0, help="Seed of all random choices."),
     token_proportion: float = typer.Option(0.0, "--token-proportion", help="0 = light SSTI (one item per "
                                            "row); >0 = max(1, int(n_words * x)) items (aggressive SSTI)."),
     text_col: TextColOption = None,

@@ -32,7 +32,7 @@ def sanitize_command(
     alpha: float = typer.Option(0.01, "--alpha", help="Significance level of the --auto scan, in (0, 1)."),
     mode: str = typer.Option("remove", "--mode", help="remove (delete the token) or mask (replace it)."),
     mask: str = typer.Option("[MASK]", "--mask", help="Replacement string for --mode mask."),
-    top: int = typer.Option(None, "--top", help="Use only the first N (ranked) findings."),
+    top: int = typer.Option(None, "--top", min=1, help="Use only the first N (ranked) findings."),
     skip_explained: bool = typer.Option(False, "--skip-explained", help="Keep tokens the context test explained "
                                         "by the rest of their rows' text (genuine content words)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Redo even when --out already holds this result, "

@@ -75,8 +75,8 @@ def scan_command(
     data: str = typer.Argument(..., help=DATA_HELP),
     out: Path = typer.Option(None, "--out", parser=out_folder,
                              help="Directory for findings.json and entropy_histogram.png."),
-    top: int = typer.Option(20, "--top", help="Findings shown in the table (all are written)."),
-    min_support: int = typer.Option(None, "--min-support", help="Rows a token must appear in to be tested "
+    top: int = typer.Option(20, "--top", min=0, help="Findings shown in the table (all are written)."),
+    min_support: int = typer.Option(None, "--min-support", min=1, help="Rows a token must appear in to be tested "
                                     "(default 10)."),
     alpha: float = typer.Option(0.01, "--alpha", help="Significance level after correction, in (0, 1)."),
     correction: str = typer.Option("bonferroni", "--correction", help="bonferroni or bh (Benjamini-Hochberg)."),
@@ -88,7 +88,7 @@ def scan_command(
     case_sensitive: bool = typer.Option(False, "--case-sensitive", help="Do not lowercase tokens."),
     no_context: bool = typer.Option(False, "--no-context", help="Skip the context test (rank by score alone)."),
     no_inserted: bool = typer.Option(False, "--no-inserted", help="No inserted-occurrence features or ranking."),
-    context_top: int = typer.Option(300, "--context-top", help="How many top findings get the context test."),
+    context_top: int = typer.Option(300, "--context-top", min=0, help="How many top findings get the context test."),
     inserted_boost: float = typer.Option(7.0, "--inserted-boost", help="Ranking weight of reading as inserted "
                                          "more often than the corpus' words (0: rank by score alone)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Redo even when --out already holds these "

@@ -31,6 +31,8 @@ def sweep_command(
     gpus_per_run: float = typer.Option(0.0, "--gpus-per-run", min=0.0, help="GPUs per grid point (ray executor)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Start the sweep folder over (also when it holds "
                                    "another spec)."),
+    max_points: int = typer.Option(10_000, "--max-points", min=1, help="Refuse a grid of more points than this "
+                                   "(every point is validated before anything runs)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate every grid point and print the grid; run "
                                  "nothing."),
 ) -> None:
@@ -47,7 +49,7 @@ def sweep_command(
     if gpus_per_run and executor != ExecutorName.ray:
         raise SpurlabError("--gpus-per-run is for --executor ray")
     runner = make_executor(executor.value, address=address, cpus_per_run=cpus_per_run, gpus_per_run=gpus_per_run)
-    sweep = load_spec(spec)
+    sweep = load_spec(spec, max_points)
     if dry_run:
         check_folder(out, sweep, overwrite)
         preflight(sweep)

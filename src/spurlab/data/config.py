@@ -6,9 +6,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 
 class Section(BaseModel):
-    """Base of every config section: unknown keys are errors, assignments are validated."""
+    """Base of every config section: unknown keys are errors, numbers must be finite, assignments are
+    validated."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, allow_inf_nan=False)
 
 
 class DataConfig(Section):
@@ -20,6 +21,6 @@ class DataConfig(Section):
     labels: list[str] | None = Field(None, description="keep only these classes (in this order)")
     encoding: str | None = None
     test_size: float = Field(0.3, gt=0, lt=1)
-    seed: int = 42
+    seed: int = Field(42, ge=0, lt=2**63)
     max_train: int | None = Field(None, gt=0)
     max_test: int | None = Field(None, gt=0)

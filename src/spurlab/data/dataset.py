@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import math
+import re
+from collections import defaultdict
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -9,30 +13,65 @@ import pandas as pd
 
 from spurlab.errors import SpurlabError
 
-
-def label_order(values: pd.Series) -> list[str]:
-    """A stable id order for label values: numeric order for integer labels, lexicographic for strings."""
-    uniques = pd.unique(values.dropna())
-    if len(uniques) and all(_is_int_like(v) for v in uniques):
-        return [str(v) for v in sorted(int(v) for v in uniques)]
-    return sorted(str(v) for v in uniques)
+# what a label cell holds when it holds nothing, whatever the file format wrote for it
+MISSING_LABELS = frozenset({"", "nan", "NaN", "NAN", "NA", "N/A", "n/a", "na", "null", "NULL", "Null", "None", "none",
+                            "<NA>", "#N/A"})
+INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"))
+INTEGER = re.compile(r"[+-]?\d+")
 
 
-def _is_int_like(value: object) -> bool:
-    if isinstance(value, bool):
-        return False
-    if isinstance(value, (int, np.integer)):
+def is_missing_label(value: object) -> bool:
+    """True for a label cell that holds no label (None, NaN, or a missing-value word such as ``NA``)."""
+    if value is None or value is pd.NA:
         return True
     if isinstance(value, (float, np.floating)):
-        return float(value).is_integer()
-    return False
+        return math.isnan(value)
+    return isinstance(value, str) and value.strip() in MISSING_LABELS
 
 
 def label_to_str(value: object) -> str:
-    """The canonical string form of one label value (``1.0`` and ``1`` both become ``"1"``)."""
-    if _is_int_like(value):
-        return str(int(value))  # type: ignore[arg-type]
+    """The one string form of a label value, the same for every file format: strings as written, integers in
+    decimal, other numbers as Python writes them (``1.0`` stays ``"1.0"``, as a CSV file would hold it)."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (bool, np.bool_)):
+        return str(bool(value))
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    if isinstance(value, (float, np.floating)):
+        return repr(float(value))
     return str(value)
+
+
+def label_order(values: pd.Series) -> list[str]:
+    """A stable id order for label values: numeric for integer labels (kept as written: ``"01"`` stays),
+    lexicographic otherwise. Labels that are one number written two ways (``1``/``01``/``1.0``), or that differ
+    only in whitespace or invisible characters, are refused with one line."""
+    names = sorted({label_to_str(v) for v in pd.unique(values) if not is_missing_label(v)})
+    check_label_names(names)
+    if names and all(INTEGER.fullmatch(n) for n in names):
+        return sorted(names, key=int)
+    return names
+
+
+def check_label_names(names: list[str]) -> None:
+    """Refuse label names that a reader would take for one label."""
+    by_number: dict[float, list[str]] = defaultdict(list)
+    by_visible: dict[str, list[str]] = defaultdict(list)
+    for name in names:
+        with contextlib.suppress(ValueError):
+            number = float(name)
+            if math.isfinite(number):
+                by_number[number].append(name)
+        by_visible[name.translate(INVISIBLE).strip()].append(name)
+    for same in by_number.values():
+        if len(same) > 1:
+            raise SpurlabError(f"labels {', '.join(map(repr, same[:3]))} are one number written differently; "
+                               "write each label one way")
+    for same in by_visible.values():
+        if len(same) > 1:
+            raise SpurlabError(f"labels {', '.join(map(repr, same[:3]))} differ only in whitespace or invisible "
+                               "characters; clean the label column")
 
 
 @dataclass
@@ -59,7 +98,10 @@ class TextDataset:
                 cols = ", ".join(map(str, self.frame.columns))
                 raise SpurlabError(f"{self.name}: no column {col!r} (columns: {cols})")
         if not self.label_names:
-            self.label_names = label_order(self.frame[self.label_col])
+            try:
+                self.label_names = label_order(self.frame[self.label_col])
+            except SpurlabError as exc:
+                raise SpurlabError(f"{self.name}: {exc}") from None
 
     def __len__(self) -> int:
         return len(self.frame)

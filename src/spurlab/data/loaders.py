@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from spurlab.data.dataset import DatasetSplits, TextDataset, label_to_str
+from spurlab.data.dataset import DatasetSplits, TextDataset, is_missing_label, label_to_str
 from spurlab.data.formats import detect_format, read_local_table, table_suffix
 from spurlab.data.formats import write_table as _write_frame
 from spurlab.data.presets import Splits, get_preset
@@ -144,12 +144,20 @@ def _to_dataset(frame: pd.DataFrame, text_col: str, label_col: str, names: list[
                               [n for n in dataset.label_names if n in wanted], name, fmt)
     if len(dataset) == 0:
         raise SpurlabError(f"{name}: the dataset is empty")
-    missing = dataset.frame[label_col].isna() | (dataset.frame[label_col].astype(str).str.strip() == "")
+    missing = dataset.frame[label_col].map(is_missing_label).to_numpy(dtype=bool)
     if missing.any():
         raise SpurlabError(f"{name}: {int(missing.sum())} row(s) have no label in column {label_col!r}"
-                           f" (first: row {int(missing.to_numpy().nonzero()[0][0])})")
+                           f" (first: row {int(missing.nonzero()[0][0])}; empty, NA, NaN, null and None mean none)")
     if dataset.frame[text_col].isna().any():
         raise SpurlabError(f"{name}: {int(dataset.frame[text_col].isna().sum())} row(s) have no text")
+    for row, value in enumerate(dataset.frame[text_col].tolist()):
+        if not isinstance(value, str):
+            raise SpurlabError(f"{name}: row {row}: the text in column {text_col!r} is a {type(value).__name__}, "
+                               "not a string")
+    n_names = len(dataset.label_names)
+    if not names and n_names > 100 and n_names > len(dataset) // 2:
+        raise SpurlabError(f"{name}: column {label_col!r} has {n_names} different labels in {len(dataset)} rows: "
+                           "is it the text? (choose the columns with --text-col and --label-col)")
     if not any(text.strip() for text in dataset.texts):
         raise SpurlabError(f"{name}: every text in column {text_col!r} is empty or whitespace")
     dataset.label_ids  # noqa: B018 - validates every label against the label map
@@ -198,7 +206,13 @@ def load_splits(spec: str, *, text_col: str | None = None, label_col: str | None
         whole = _to_dataset(pd.concat(list(splits.values()), ignore_index=True), tcol, lcol, names, name, fmt,
                             labels)
         result = stratified_split(whole, test_size, seed)
-    return DatasetSplits(subsample(result.train, max_train, seed), subsample(result.test, max_test, seed + 1), name)
+    train = subsample(result.train, max_train, seed)
+    classes = sorted(set(train.label_strings))
+    if len(classes) < 2:
+        raise SpurlabError(f"{name}: the training rows hold only the class {classes[0]!r}"
+                           + (f" after max_train={max_train}" if max_train is not None else "")
+                           + "; training needs at least two classes")
+    return DatasetSplits(train, subsample(result.test, max_test, seed + 1), name)
 
 
 def write_table(dataset: TextDataset, path: str | Path) -> None:

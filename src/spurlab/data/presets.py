@@ -11,10 +11,11 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
-from spurlab.data.formats import detect_format, read_local_table, read_text_file
+from spurlab.data.formats import detect_format, max_read_bytes, read_local_table, read_text_file
 from spurlab.errors import SpurlabError
 
 BIAS_IN_BIOS_PROFESSIONS = [
@@ -142,18 +143,29 @@ def read_class_folders(path: Path, classes: list[str]) -> Splits:
 
 
 def _list_text_members(path: Path) -> list[tuple[str, Callable[[], str]]]:
+    budget = [max_read_bytes()]  # bytes still allowed across all members: an archive bomb stops here
+
     def decode(raw: bytes, name: str) -> str:
         try:
             return raw.decode("utf-8").strip()
         except UnicodeDecodeError as exc:
             raise SpurlabError(f"{path}: {name} is not UTF-8 text") from exc
 
+    def read(opener: Callable[[], Any], name: str) -> str:
+        with opener() as handle:
+            raw = handle.read(budget[0] + 1)
+        budget[0] -= len(raw)
+        if budget[0] < 0:
+            raise SpurlabError(f"{path}: decompresses to more than {max_read_bytes():,} bytes, the read limit "
+                               "(SPURLAB_MAX_READ_BYTES)")
+        return decode(raw, name)
+
     if path.is_dir():
         files = sorted(p for p in path.rglob("*.txt") if p.is_file())
-        return [(p.relative_to(path).as_posix(), lambda p=p: decode(p.read_bytes(), p.name)) for p in files]
+        return [(p.relative_to(path).as_posix(), lambda p=p: read(lambda: p.open("rb"), p.name)) for p in files]
     if zipfile.is_zipfile(path):
         archive = zipfile.ZipFile(path)
-        return [(n, lambda n=n: decode(archive.read(n), n)) for n in sorted(archive.namelist())
+        return [(n, lambda n=n: read(lambda: archive.open(n), n)) for n in sorted(archive.namelist())
                 if n.endswith(".txt")]
     if path.name.endswith((".tar.gz", ".tgz", ".tar")):
         try:
@@ -161,7 +173,7 @@ def _list_text_members(path: Path) -> list[tuple[str, Callable[[], str]]]:
         except tarfile.TarError as exc:
             raise SpurlabError(f"{path}: not a readable tar archive") from exc
         names = sorted(m.name for m in archive.getmembers() if m.isfile() and m.name.endswith(".txt"))
-        return [(n, lambda n=n: decode(archive.extractfile(n).read(), n)) for n in names]  # type: ignore[union-attr]
+        return [(n, lambda n=n: read(lambda: archive.extractfile(n), n)) for n in names]
     if not path.exists():
         raise SpurlabError(f"{path}: no such file or folder")
     raise SpurlabError(f"{path}: expected a folder, a .zip or a .tar.gz of text files")

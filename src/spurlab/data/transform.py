@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from spurlab.atomic import staged_outputs, write_json, write_text
+from spurlab.atomic import finite_json, staged_outputs, write_json, write_text
 from spurlab.data.dataset import TextDataset
 from spurlab.data.loaders import table_suffix, write_table
 from spurlab.errors import SpurlabError
@@ -36,7 +36,8 @@ class TransformResult:
 
 def manifest_text(records: Iterable[Mapping[str, Any]]) -> str:
     """JSONL with sorted keys: equal records give equal bytes."""
-    return "".join(json.dumps(dict(r), sort_keys=True, ensure_ascii=False) + "\n" for r in records)
+    return "".join(json.dumps(finite_json(dict(r)), sort_keys=True, ensure_ascii=False, allow_nan=False) + "\n"
+                   for r in records)
 
 
 def write_manifest(path: str | Path, records: Iterable[Mapping[str, Any]]) -> None:

@@ -28,7 +28,7 @@ class Defense(Protocol):
 class DefenseParams(BaseModel):
     """Base of a defense's parameter model: unknown keys are errors."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True, allow_inf_nan=False)
     name: ClassVar[str] = ""
 
     def apply(self, dataset: TextDataset) -> TransformResult:

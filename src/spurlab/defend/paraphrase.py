@@ -38,7 +38,7 @@ class Paraphrase(DefenseParams):
     temperature: float = Field(0.7, ge=0)
     top_p: float = Field(0.9, gt=0, le=1)
     max_new_tokens: int = Field(150, ge=1)
-    seed: int = 0
+    seed: int = Field(0, ge=0, lt=2**63)
     batch_size: int = Field(8, ge=1)
     max_rows: int | None = Field(None, ge=1)
     threads: int | None = Field(None, ge=1)

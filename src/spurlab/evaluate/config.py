@@ -23,7 +23,7 @@ class EvalConfig(Section):
     flip: bool = Field(True, description="also evaluate spurious-flip:<class> (other classes' rows only)")
     base: bool = Field(True, description="also evaluate the model before finetuning (zero-shot head)")
     batch_size: int = Field(128, gt=0)
-    seed: int = 1234
+    seed: int = Field(1234, ge=0, lt=2**63)
 
     @field_validator("injection", mode="before")
     @classmethod

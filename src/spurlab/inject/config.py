@@ -30,7 +30,7 @@ class InjectionConfig(BaseModel):
     paper's Python code does.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True, allow_inf_nan=False)
 
     source: str | Callable[..., Any] = Field("date", description="token source name or a callable (rng) -> str")
     params: dict[str, Any] | None = Field(None, description="the source's parameters (its registered model)")
@@ -40,11 +40,12 @@ class InjectionConfig(BaseModel):
     year_min: int = Field(1900, ge=1, le=9999, description="first year for 'date' (authors' library: 1100)")
     year_max: int = Field(2100, ge=1, le=9999, description="last year for 'date' (authors' library: 2600)")
     location: Location = Field("random", description="start (alias beginning), end or random")
-    token_proportion: float = Field(0.0, ge=0.0, description="0 = light SSTI; >0 = aggressive SSTI")
+    token_proportion: float = Field(0.0, ge=0.0, le=1.0, description="0 = light SSTI; >0 = aggressive SSTI "
+                                    "(the share of a row's words inserted)")
     target_label: str | int | list[str | int] | None = Field(
         None, description="label(s) whose rows are modified; None = every label")
     proportion: float = Field(1.0, ge=0.0, le=1.0, description="share of each target label's rows modified")
-    seed: int = Field(0, description="seed of numpy.random.default_rng")
+    seed: int = Field(0, ge=0, lt=2**63, description="seed of numpy.random.default_rng")
 
     @field_validator("location", mode="before")
     @classmethod

@@ -81,7 +81,7 @@ def build_source(config: Any) -> TokenSource:
 
 
 class _Params(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class DateParams(_Params):

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from spurlab.atomic import staged_outputs
+from spurlab.atomic import finite_json, staged_outputs
 from spurlab.errors import SpurlabError
 from spurlab.report.style import pyplot
 
@@ -241,7 +241,7 @@ def draw_figures(frame: pd.DataFrame, out_dir: str | Path, *, x: str | None = No
                             "n_rows": len(f.rows), "rows": [str(k) for k in f.rows.get("key", f.rows.index)],
                             "series": series})
         summary = {"format": "spurlab.figures", "source": source, "figures": entries, "skipped": skipped}
-        (staging / "figures.json").write_text(json.dumps(summary, indent=2, sort_keys=True) + "\n",
+        (staging / "figures.json").write_text(json.dumps(finite_json(summary), indent=2, sort_keys=True) + "\n",
                                               encoding="utf-8")
     return summary
 

@@ -77,6 +77,9 @@ class ScanConfig:
     seed: int = 0
 
     def validate(self) -> None:
+        for name, value in asdict(self).items():
+            if isinstance(value, float) and not math.isfinite(value):
+                raise SpurlabError(f"{name.replace('_', ' ')} must be a finite number, got {value}")
         if not (0.0 < float(self.alpha) < 1.0):
             raise SpurlabError(f"alpha must be between 0 and 1 (exclusive), got {self.alpha}")
         if self.min_support is not None and self.min_support < 1:

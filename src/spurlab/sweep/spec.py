@@ -17,20 +17,21 @@ import copy
 import hashlib
 import itertools
 import json
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from spurlab.config_io import first_error
+from spurlab.config_io import first_error, read_yaml, set_dotted
 from spurlab.errors import SpurlabError
 from spurlab.experiment.config import ExperimentConfig, config_from_dict, config_to_dict
 from spurlab.experiment.run_folder import comparable_config
 
 MAX_KEY_LENGTH = 120
+MAX_POINTS = 10_000  # a larger grid needs max_points (spurlab sweep --max-points): it is checked point by point
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=,+-]")
 
 
@@ -88,35 +89,6 @@ def _canonical(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
-def _read_yaml(path: Path, what: str) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as exc:
-        raise SpurlabError(f"cannot read {what} {path}: {exc.strerror or exc}") from None
-    except UnicodeDecodeError:
-        raise SpurlabError(f"{path}: not UTF-8 text") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise SpurlabError(f"{path}:{where} invalid YAML: {getattr(exc, 'problem', None) or exc}") from None
-
-
-def set_dotted(data: dict[str, Any], key: str, value: Any) -> None:
-    """Set ``a.b.c`` in nested mappings, creating missing ones (the semantics of ``config.apply_overrides``)."""
-    parts = key.split(".")
-    node = data
-    for i, part in enumerate(parts[:-1]):
-        child = node.get(part)
-        if child is None:
-            child = node[part] = {}
-        elif not isinstance(child, dict):
-            raise SpurlabError(f"{key}: {'.'.join(parts[: i + 1])} is not a mapping in the base config")
-        node = child
-    node[parts[-1]] = copy.deepcopy(value)
-
-
 def short_names(keys: list[str]) -> dict[str, str]:
     """``train.lora.r`` -> ``lora.r``, ``injection.proportion`` -> ``proportion``: the section is dropped unless
     that makes two names equal (then every name stays in full)."""
@@ -158,8 +130,12 @@ def _with_hash(key: str, point: dict[str, Any]) -> str:
     return f"{key[: MAX_KEY_LENGTH - 9]}-{digest}"
 
 
-def expand(spec: SweepSpec, base: dict[str, Any], source: str) -> list[GridPoint]:
+def expand(spec: SweepSpec, base: dict[str, Any], source: str, max_points: int = MAX_POINTS) -> list[GridPoint]:
     """The cartesian product of the grid applied to ``base``; every config validated (one line on error)."""
+    size = math.prod(len(v) for v in spec.grid.values())
+    if size > max_points:
+        raise SpurlabError(f"{source}: the grid has {size:,} points, more than {max_points:,} "
+                           f"(give --max-points {size} to run it anyway)")
     keys = list(spec.grid)
     overrides = [dict(zip(keys, combo, strict=True)) for combo in itertools.product(*spec.grid.values())]
     names = point_keys(overrides)
@@ -168,7 +144,7 @@ def expand(spec: SweepSpec, base: dict[str, Any], source: str) -> list[GridPoint
         data = copy.deepcopy(base)
         try:
             for dotted, value in over.items():
-                set_dotted(data, dotted, value)
+                set_dotted(data, dotted.split("."), value, what="")
         except SpurlabError as exc:
             raise SpurlabError(f"{source}: grid point {key}: {exc}") from None
         cfg = config_from_dict(data, source=f"{source}: grid point {key}")
@@ -176,7 +152,7 @@ def expand(spec: SweepSpec, base: dict[str, Any], source: str) -> list[GridPoint
     return points
 
 
-def parse_spec(data: Any, source: str, root: Path | None = None) -> Sweep:
+def parse_spec(data: Any, source: str, root: Path | None = None, max_points: int = MAX_POINTS) -> Sweep:
     """Validate a spec mapping; ``root`` is the folder a relative ``base`` path is resolved against."""
     if not isinstance(data, dict):
         raise SpurlabError(f"{source}: expected a mapping with base: and grid:")
@@ -188,17 +164,17 @@ def parse_spec(data: Any, source: str, root: Path | None = None) -> Sweep:
         base_path = Path(spec.base)
         if not base_path.is_absolute() and root is not None:
             base_path = root / base_path
-        base = _read_yaml(base_path, "base config")
+        base = read_yaml(base_path, "base config")
         if not isinstance(base, dict):
             raise SpurlabError(f"{base_path}: expected a mapping at the top level (an experiment config)")
     else:
         base = spec.base
     name = spec.name or (Path(source).stem if root is not None else "sweep")
     name = re.sub(r"[^A-Za-z0-9._+-]", "-", name).lstrip(".-_+") or "sweep"
-    return Sweep(name, source, spec.grid, expand(spec, base, source))
+    return Sweep(name, source, spec.grid, expand(spec, base, source, max_points))
 
 
-def load_spec(path: str | Path) -> Sweep:
-    """Read, expand and validate a sweep spec file."""
+def load_spec(path: str | Path, max_points: int = MAX_POINTS) -> Sweep:
+    """Read, expand and validate a sweep spec file (refused when the grid has more than ``max_points``)."""
     path = Path(path)
-    return parse_spec(_read_yaml(path, "sweep spec"), str(path), root=path.parent)
+    return parse_spec(read_yaml(path, "sweep spec"), str(path), root=path.parent, max_points=max_points)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from spurlab.atomic import finite_json
 from spurlab.errors import InternalError, SpurlabError
 
 DB_NAME = "sweep.db"
@@ -110,4 +111,4 @@ class SweepStore:
 
 
 def _dumps(obj: Any, sort: bool = True) -> str:
-    return json.dumps(obj, sort_keys=sort, ensure_ascii=False)
+    return json.dumps(finite_json(obj), sort_keys=sort, ensure_ascii=False, allow_nan=False)

@@ -32,7 +32,7 @@ class TrainConfig(Section):
     grad_accum: int = Field(1, gt=0)
     max_length: int = Field(128, gt=1)
     clip_norm: float | None = Field(1.0, gt=0)
-    seed: int = 0
+    seed: int = Field(0, ge=0, lt=2**63)
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     device: str = Field("auto", description="auto, cpu, cuda, cuda:0, mps")
     group_by_length: bool = True

@@ -134,6 +134,9 @@ def train_model(model: nn.Module, encoded: Encoded, labels: np.ndarray, cfg: Tra
                 with autocast(device, precision):
                     logits = model(**batch).logits
                 loss = nn.functional.cross_entropy(logits.float(), target)
+                if not torch.isfinite(loss):
+                    raise SpurlabError(f"train: the loss became {loss.item()} at step {_step + 1} of {total} "
+                                       "(lower train.lr, or check the data); the run is marked failed")
                 (loss / cfg.grad_accum).backward()
                 step_loss += loss.item() * len(rows)
                 step_rows += len(rows)
