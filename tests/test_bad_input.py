@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from conftest import synthetic_frame
-from spurlab.cli.app import main
+from spurlab.cli.app import MAX_MESSAGE, main
 
 
 @dataclass
@@ -146,6 +146,8 @@ CASES: dict[str, tuple[int, Build]] = {
     # -- encodings
     "latin-1 read as utf-8": (2, lambda c: ["sanitize", c.file("l.csv", "text,label\ncaf\u00e9,a\nb,c\n".encode(
         "latin-1")), "--auto", "--out", c.out]),
+    "utf-8 with one bad byte": (2, lambda c: ["data", c.file(
+        "m.csv", "text,label\ncaf\u00e9,pos\n".encode() + b"na\xffve,neg\n" + "na\u00efve,pos\n".encode())]),
     "utf-16 file": (2, lambda c: ["data", c.file("u.csv", "text,label\na,pos\nb,neg\n".encode("utf-16"))]),
     "unknown encoding name": (2, lambda c: ["inject", c.csv, "--encoding", "no-such-codec", "--out", c.out]),
     # -- columns and labels
@@ -204,7 +206,183 @@ CASES: dict[str, tuple[int, Build]] = {
     "disk full during sanitize": (1, lambda c: (c.disk_full(1), ["sanitize", c.csv, "--auto", "--out", c.out])[1]),
     "disk full during scan": (1, lambda c: (c.disk_full(1), ["scan", c.csv, "--out", c.out])[1]),
     "disk full when a run starts": (1, lambda c: (c.disk_full(1), c.run())[1]),
+    # -- non-finite numbers (issue: inf/nan accepted)
+    "learning rate inf": (2, lambda c: c.run("train.lr=inf")),
+    "learning rate nan (yaml)": (2, lambda c: c.run("train.lr=.nan")),
+    "scan inserted boost inf": (2, lambda c: ["scan", c.csv, "--inserted-boost", "inf", "--out", c.out]),
+    "inject proportion nan": (2, lambda c: ["inject", c.csv, "--proportion", "nan", "--out", c.out]),
+    "demo proportion nan": (2, lambda c: ["demo", "--proportion", "nan", "--out", c.out]),
+    # -- labels and texts read the same in every format
+    "labels 01 and 1": (2, lambda c: ["inject", c.file("z.csv", _rows(["a", "b", "c", "d"], ["01", "1", "01", "1"])),
+                                      "--out", c.out]),
+    "labels 1 and 1.0 (csv)": (2, lambda c: ["data", c.file("f.csv", _rows(["a", "b", "c", "d"],
+                                                                           ["1", "1.0", "0", "0"]))]),
+    "labels 1 and 1.0 (jsonl)": (2, lambda c: ["data", c.file(
+        "f.jsonl", '{"text": "a", "label": 1}\n{"text": "b", "label": 1.0}\n{"text": "c", "label": 0}\n')]),
+    "NA label in csv": (2, lambda c: ["data", c.file("na.csv", _rows(["a", "b", "c"], ["pos", "NA", "neg"]))]),
+    "null label in jsonl": (2, lambda c: ["data", c.file(
+        "nl.jsonl", '{"text": "a", "label": "pos"}\n{"text": "b", "label": null}\n{"text": "c", "label": "neg"}\n')]),
+    "labels differ in a zero-width space": (2, lambda c: ["data", c.file("zw.csv", _rows(
+        ["a", "b", "c"], ["pos", "pos\u200b", "neg"]))]),
+    "labels differ in trailing space": (2, lambda c: ["data", c.file(
+        "ws2.csv", 'text,label\na,pos\nb,"pos "\nc,neg\n')]),
+    "object text in jsonl": (2, lambda c: ["inject", c.file("o.jsonl", '{"text": {"a": 1}, "label": "pos"}\n'
+                                                            '{"text": "b", "label": "neg"}\n'), "--out", c.out]),
+    "struct text in parquet": (2, lambda c: ["scan", _struct_parquet(c), "--out", c.out]),
+    "duplicate csv columns": (2, lambda c: ["inject", c.file("dup.csv", "text,label,text\na,pos,x\nb,neg,y\n"),
+                                            "--out", c.out]),
+    "duplicate yaml key": (2, lambda c: ["run", c.file("dupkey.yaml", f"name: x\ndata: {{spec: {c.csv}}}\n"
+                                                       f"model: {{name: {c.model}}}\ntrain: {{lr: 0.1}}\n"
+                                                       "train: {epochs: 1}\n"), "--out", c.out]),
+    "csv named .tsv": (2, lambda c: ["data", c.file("comma.tsv", "text,label\na,pos\nb,neg\n")]),
+    "json array file": (2, lambda c: ["data", c.file("arr.jsonl", '[{"text": "a", "label": "pos"}]\n')]),
+    "swapped text and label columns": (2, lambda c: ["data", c.csv, "--text-col", "label", "--label-col", "text"]),
+    # -- small silent cases, ranges and bounds
+    "demo max-train 0": (2, lambda c: ["demo", "--max-train", "0", "--out", c.out]),
+    "max_train leaves one class": (2, lambda c: c.run("data.max_train=1")),
+    "negative seed (inject)": (2, lambda c: ["inject", c.csv, "--seed", "-1", "--out", c.out]),
+    "negative seed (data)": (2, lambda c: ["data", c.csv, "--seed", "-3"]),
+    "negative seed (train)": (2, lambda c: c.run("train.seed=-1")),
+    "negative seed (data split)": (2, lambda c: c.run("data.seed=-5")),
+    "token proportion 1e9": (2, lambda c: ["inject", c.csv, "--token-proportion", "1e9", "--out", c.out]),
+    "a fifo as data": (2, lambda c: ["scan", _fifo(c), "--out", c.out]),
+    "/dev/zero as data": (2, lambda c: ["data", _dev_zero(c)]),
+    "file over the read limit": (2, lambda c: (c.monkeypatch.setenv("SPURLAB_MAX_READ_BYTES", "100"),
+                                               ["inject", c.csv, "--out", c.out])[1]),
+    "zip bomb preset": (2, lambda c: (c.monkeypatch.setenv("SPURLAB_MAX_READ_BYTES", str(1 << 20)),
+                                      ["data", f"preset:movie_reviews:{_zip_bomb(c)}"])[1]),
+    # -- defense parameters at config load
+    "defense params out of range (dry run)": (2, lambda c: c.run("defense={name: sanitize, alpha: 5, top: -3, "
+                                                                 "mode: bogus}", "--dry-run")),
+    "defense findings not a findings file": (2, lambda c: c.run("defense={name: sanitize, findings: /etc/passwd}")),
+    "yaml alias bomb in a defense parameter": (2, lambda c: ["run", _alias_bomb_config(c), "--out", c.out]),
+    # -- models: pickles, corrupt files, code, devices, shapes
+    "paraphrase a pickle-only model": (2, lambda c: ["paraphrase", c.csv, "--model", str(_pickle_model(c)),
+                                                     "--out", c.out]),
+    "corrupt model.safetensors": (2, lambda c: c.run(f"model.name={_corrupt_safetensors(c)}")),
+    "non-utf-8 config": (2, lambda c: ["run", c.file("latin.yaml", "name: caf\xe9\n".encode("latin-1")),
+                                       "--out", c.out]),
+    "auto_map under a stock model_type": (2, lambda c: c.run(f"model.name={_auto_map_model(c)}")),
+    "cuda:99 on this machine": (2, lambda c: c.run("train.device=cuda:99")),
+    "a model config of impossible shape": (2, lambda c: c.run(f"model.name={_bad_shape_model(c)}")),
+    "empty sweep.db": (2, lambda c: ["results", _empty_sweep_db(c)]),
 }
+
+
+def _struct_parquet(c: Ctx) -> str:
+    path = c.inp / "struct.parquet"
+    pd.DataFrame({"text": [{"a": 1}, {"a": 2}], "label": ["pos", "neg"]}).to_parquet(path)
+    return str(path)
+
+
+# What the one line must say where the old line was one line but misleading (or where the case is about meaning).
+EXPECT: dict[str, str] = {
+    "learning rate inf": "finite number",
+    "scan inserted boost inf": "finite number",
+    "inject proportion nan": "finite number",
+    "demo proportion nan": "finite number",
+    "labels 01 and 1": "one number written differently",
+    "labels 1 and 1.0 (csv)": "one number written differently",
+    "labels 1 and 1.0 (jsonl)": "one number written differently",
+    "NA label in csv": "have no label",
+    "null label in jsonl": "have no label",
+    "labels differ in a zero-width space": "'pos\\u200b'",
+    "labels differ in trailing space": "'pos '",
+    "object text in jsonl": "row 0: the text in column 'text' is a dict",
+    "struct text in parquet": "row 0: the text in column 'text' is a dict",
+    "duplicate csv columns": "named twice: 'text'",
+    "duplicate yaml key": "duplicate key 'train'",
+    "csv named .tsv": "looks like CSV",
+    "json array file": "expected JSON Lines",
+    "jsonl truncated line": "line 2 is not JSON",
+    "latin-1 read as utf-8": "line 2 is not valid utf-8",
+    "utf-8 with one bad byte": "line 3 is not valid utf-8 (byte 23); the rest of the file is utf-8",
+    "swapped text and label columns": "is it the text?",
+    "max_train leaves one class": "after max_train=1",
+    "token proportion 1e9": "must be <= 1",
+    "a fifo as data": "not a regular file",
+    "/dev/zero as data": "not a regular file",
+    "file over the read limit": "SPURLAB_MAX_READ_BYTES",
+    "zip bomb preset": "decompresses to more than",
+    "defense params out of range (dry run)": "top: Input should be greater than or equal to 1",
+    "defense findings not a findings file": "findings: /etc/passwd",
+    "yaml alias bomb in a defense parameter": "aliases expand",
+    "paraphrase a pickle-only model": "pass --allow-pickle",
+    "corrupt model.safetensors": "not a valid safetensors file",
+    "non-utf-8 config": "not UTF-8",
+    "auto_map under a stock model_type": "auto_map",
+    "cuda:99 on this machine": "cuda:99",
+    "a model config of impossible shape": "can be built",
+    "empty sweep.db": "no results table",
+}
+
+
+def _fifo(c: Ctx) -> str:
+    path = c.inp / "pipe.csv"
+    os.mkfifo(path)
+    return str(path)
+
+
+def _dev_zero(c: Ctx) -> str:
+    link = c.inp / "zero.csv"
+    link.symlink_to("/dev/zero")
+    return str(link)
+
+
+def _zip_bomb(c: Ctx) -> str:
+    import zipfile
+
+    path = c.inp / "movie_reviews.zip"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for label in ("neg", "pos"):
+            archive.writestr(f"movie_reviews/{label}/cv000_1.txt", "a" * (4 << 20))
+    return str(path)
+
+
+def _alias_bomb_config(c: Ctx) -> str:
+    lines = ['a: &a ["x","x","x","x","x","x","x","x","x"]']
+    for prev, name in zip("abcdefgh", "bcdefghi", strict=True):
+        lines.append(f"{name}: &{name} [" + ",".join([f"*{prev}"] * 9) + "]")
+    body = Path(c.config()).read_text(encoding="utf-8")  # a valid config, plus a paraphrase prompt of 9^9 items
+    return c.file("bomb.yaml", "\n".join(lines) + "\n" + body + "defense: {name: paraphrase, prompt: *i}\n")
+
+
+def _model_copy(c: Ctx, name: str) -> Path:
+    import shutil
+
+    folder = c.inp / name
+    shutil.copytree(c.model, folder)
+    return folder
+
+
+def _corrupt_safetensors(c: Ctx) -> Path:
+    folder = _model_copy(c, "corrupt")
+    (folder / "model.safetensors").write_bytes(b"\x10\x00\x00\x00\x00\x00\x00\x00{not a header")
+    return folder
+
+
+def _auto_map_model(c: Ctx) -> Path:
+    folder = _model_copy(c, "automap")
+    config = json.loads((folder / "config.json").read_text())
+    config["auto_map"] = {"AutoModel": "modeling_evil.EvilModel"}
+    (folder / "config.json").write_text(json.dumps(config))
+    (folder / "modeling_evil.py").write_text("raise SystemExit('ran')\n")
+    return folder
+
+
+def _bad_shape_model(c: Ctx) -> Path:
+    folder = _model_copy(c, "badshape")
+    config = json.loads((folder / "config.json").read_text())
+    config.update(hidden_size=30, num_attention_heads=4)
+    (folder / "config.json").write_text(json.dumps(config))
+    return folder
+
+
+def _empty_sweep_db(c: Ctx) -> str:
+    folder = c.inp / "sweep"
+    folder.mkdir()
+    (folder / "sweep.db").write_bytes(b"")
+    return str(folder)
 
 
 def _pickle_model(c: Ctx) -> Path:
@@ -236,7 +414,8 @@ def ctx(tmp_path: Path, tiny_models: dict[str, Path], monkeypatch: pytest.Monkey
 
 
 def test_there_are_enough_cases() -> None:
-    assert len(CASES) >= 30
+    assert len(CASES) >= 90
+    assert set(EXPECT) <= set(CASES)
 
 
 @pytest.mark.usefixtures("torch_threads")
@@ -255,5 +434,7 @@ def test_bad_input(name: str, ctx: Ctx, capsys: pytest.CaptureFixture[str]) -> N
     assert code == expected_code, (name, captured.out[-500:], captured.err)
     lines = captured.err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: "), captured.err
+    assert len(lines[0]) <= len("error: ") + MAX_MESSAGE, lines[0]
+    assert EXPECT.get(name, "") in lines[0], (EXPECT[name], lines[0])
     assert "Traceback" not in captured.out + captured.err
     assert snapshot(ctx.tmp) == before, "the command left files behind"

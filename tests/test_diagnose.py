@@ -205,3 +205,22 @@ def test_attention_through_pooled_head_and_peft(tiny_models: dict[str, Path]) ->
     stats, heads = attention_stats(model, enc, {"x": [[0], [1, 2]]}, True, torch.device("cpu"), "fp32", 2)
     assert heads == 2 and stats["entropy"].shape == (2, 2) and stats["mass_x"].shape == (2, 2)
     assert np.all(stats["mass_x"] > 0) and np.all(stats["mass_x"] <= 1)
+
+
+def test_diagnose_refuses_a_pickle_adapter_unless_allowed(runs: dict[str, Path], tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    """The refusal names ``--allow-pickle``, and ``diagnose`` has that option."""
+    from safetensors.torch import load_file
+
+    run = tmp_path / "run"
+    shutil.copytree(runs["bert"], run)
+    shutil.rmtree(run / "diagnose", ignore_errors=True)
+    weights = run / "adapter" / "adapter_model.safetensors"
+    torch.save(load_file(str(weights)), run / "adapter" / "adapter_model.bin")
+    weights.unlink()
+    code, _, err = run_cli(["diagnose", str(run), "--max-rows", "8"], capsys)
+    assert code == 2 and "only pickle weights" in err and "--allow-pickle" in err, err
+    assert not (run / "diagnose").exists()
+    code, _, err = run_cli(["diagnose", str(run), "--max-rows", "8", "--allow-pickle"], capsys)
+    assert code == 0, err
+    assert (run / "diagnose" / "diagnose.json").is_file()

@@ -43,6 +43,15 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         raise
 
 
+def normalize_modes(folder: str | Path) -> None:
+    """Give every file under ``folder`` the permissions of any other output (libraries that write through a
+    private temporary file leave 0600)."""
+    mode = 0o666 & ~_umask()
+    for path in Path(folder).rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            os.chmod(path, mode)
+
+
 def _umask() -> int:
     current = os.umask(0)
     os.umask(current)

@@ -27,6 +27,9 @@ def resolve_device(name: str = "auto", what: str = "train.device") -> Any:
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise SpurlabError(f"{what}: {name!r} requested but CUDA is not available")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise SpurlabError(f"{what}: {name!r} requested but this machine has {torch.cuda.device_count()} CUDA "
+                           "device(s)")
     if device.type == "mps" and not torch.backends.mps.is_available():
         raise SpurlabError(f"{what}: {name!r} requested but MPS is not available")
     return device

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated
 
@@ -33,3 +35,25 @@ def out_folder(value: str) -> Path:
     if not str(value).strip():
         raise typer.BadParameter("must not be empty (it would write into the current folder)")
     return Path(value)
+
+
+def number(low: float | None = None, high: float | None = None, *, low_open: bool = False,
+           high_open: bool = False) -> Callable[[str | float], float]:
+    """The parser of a float option: a finite number in the given range (``nan``/``inf`` are refused here, before
+    any range check, which a NaN would pass or fail with a misleading message)."""
+
+    def parse(value: str | float) -> float:
+        try:
+            result = float(value)
+        except (TypeError, ValueError):
+            raise typer.BadParameter(f"{value!r} is not a number") from None
+        if not math.isfinite(result):
+            raise typer.BadParameter(f"must be a finite number, got {value}")
+        if low is not None and (result <= low if low_open else result < low):
+            raise typer.BadParameter(f"must be {'>' if low_open else '>='} {low:g}, got {value}")
+        if high is not None and (result >= high if high_open else result > high):
+            raise typer.BadParameter(f"must be {'<' if high_open else '<='} {high:g}, got {value}")
+        return result
+
+    parse.__name__ = "number"
+    return parse

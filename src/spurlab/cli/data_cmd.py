@@ -9,7 +9,15 @@ from rich.console import Console
 from rich.table import Table
 
 from spurlab.cli.app import app
-from spurlab.cli.common import DATA_HELP, EncodingOption, LabelColOption, LabelsOption, TextColOption, split_list
+from spurlab.cli.common import (
+    DATA_HELP,
+    EncodingOption,
+    LabelColOption,
+    LabelsOption,
+    TextColOption,
+    number,
+    split_list,
+)
 from spurlab.data import PRESETS, load_splits
 
 
@@ -20,7 +28,8 @@ def data_command(
     label_col: LabelColOption = None,
     labels: LabelsOption = None,
     encoding: EncodingOption = None,
-    test_size: float = typer.Option(0.3, "--test-size", help="Test share when the data has no test split."),
+    test_size: float = typer.Option(0.3, "--test-size", parser=number(0, 1, low_open=True, high_open=True),
+                                    help="Test share when the data has no test split."),
     seed: int = typer.Option(42, "--seed", min=0, help="Seed of the stratified split."),
 ) -> None:
     """Show a dataset's splits, label map and label counts, exactly as the other commands will read it."""

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from spurlab.cli.app import app
-from spurlab.cli.common import out_folder
+from spurlab.cli.common import number, out_folder
 
 
 @app.command("demo")
@@ -16,7 +16,7 @@ def demo_command(
                              help="Folder for the three run folders."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace existing run folders."),
     max_train: int = typer.Option(None, "--max-train", min=1, help="Training rows per run (default from the demo)."),
-    proportion: float = typer.Option(0.5, "--proportion", min=0.0, max=1.0,
+    proportion: float = typer.Option(0.5, "--proportion", parser=number(0, 1),
                                      help="Share of the token class's training rows that get a date "
                                           "(1.0 = the paper's Table 1; clean accuracy then collapses)."),
     threads: int = typer.Option(None, "--threads", min=1, help="CPU threads for torch (1 helps on a busy machine)."),

@@ -64,6 +64,8 @@ def diagnose_command(
     threads: int = typer.Option(None, "--threads", min=1, help="torch CPU threads (default: torch's choice)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:1, mps."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Redo a complete diagnosis, or replace another one."),
+    allow_pickle: bool = typer.Option(False, "--allow-pickle", help="Also load pickle checkpoints (only from "
+                                      "sources you trust; they can run code)."),
 ) -> None:
     """Does the finetuned model rely on the spurious token? Attention entropy and attention mass on the token per
     layer, and prediction flips, base vs finetuned, clean vs injected. Writes diagnose.json,
@@ -79,7 +81,7 @@ def diagnose_command(
         raise SpurlabError(f"--batch-size must be at least 1, got {batch_size}")
     if threads is not None and threads < 1:
         raise SpurlabError(f"--threads must be at least 1, got {threads}")
-    run = load_run(run_dir)
+    run = load_run(run_dir, allow_pickle=allow_pickle)
     cls = token_class if token_class is not None else default_token_class(run)
     if cls not in run.token_classes:
         raise SpurlabError(f"--token-class {cls!r}: the run has no spurious test set for it "

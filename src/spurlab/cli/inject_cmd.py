@@ -18,6 +18,7 @@ from spurlab.cli.common import (
     LabelsOption,
     SplitOption,
     TextColOption,
+    number,
     out_folder,
     split_list,
 )
@@ -97,11 +98,13 @@ def inject_command(
                                + " (default: date; list/file/fixed when --tokens/--tokens-file/--token)."),
     target_label: list[str] = typer.Option(None, "--target-label", help="Label whose rows are modified; "
                                            "repeat for several; omit (or 'all') for every label."),
-    proportion: float = typer.Option(1.0, "--proportion", help="Share of each target label's rows modified: "
+    proportion: float = typer.Option(1.0, "--proportion", parser=number(0, 1),
+                                     help="Share of each target label's rows modified: "
                                      "round(n * p) rows, half-to-even."),
     location: str = typer.Option("random", "--location", help="start (alias beginning), end or random."),
     seed: int = typer.Option(0, "--seed", min=0, help="Seed of all random choices."),
-    token_proportion: float = typer.Option(0.0, "--token-proportion", help="0 = light SSTI (one item per "
+    token_proportion: float = typer.Option(0.0, "--token-proportion", parser=number(0, 1),
+                                           help="0 = light SSTI (one item per "
                                            "row); >0 = max(1, int(n_words * x)) items (aggressive SSTI)."),
     text_col: TextColOption = None,
     label_col: LabelColOption = None,

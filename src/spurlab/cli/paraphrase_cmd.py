@@ -16,6 +16,7 @@ from spurlab.cli.common import (
     LabelsOption,
     SplitOption,
     TextColOption,
+    number,
     out_folder,
     split_list,
 )
@@ -32,8 +33,10 @@ def paraphrase_command(
     prompt: str = typer.Option(DEFAULT_PROMPT, "--prompt", help="Instruction with {text} where the row goes."),
     no_chat_template: bool = typer.Option(False, "--no-chat-template", help="Send the prompt as plain text "
                                           "even when the tokenizer has a chat template."),
-    temperature: float = typer.Option(0.7, "--temperature", help="Sampling temperature (0 = greedy)."),
-    top_p: float = typer.Option(0.9, "--top-p", help="Nucleus sampling mass, in (0, 1]."),
+    temperature: float = typer.Option(0.7, "--temperature", parser=number(0),
+                                      help="Sampling temperature (0 = greedy)."),
+    top_p: float = typer.Option(0.9, "--top-p", parser=number(0, 1, low_open=True),
+                                help="Nucleus sampling mass, in (0, 1]."),
     max_new_tokens: int = typer.Option(150, "--max-new-tokens", min=1, help="Most tokens generated per row."),
     seed: int = typer.Option(0, "--seed", min=0, help="Seed of the sampling (per batch: seed + batch index)."),
     batch_size: int = typer.Option(8, "--batch-size", min=1, help="Rows generated together (left-padded)."),
@@ -41,6 +44,8 @@ def paraphrase_command(
                                  help="Paraphrase only the first N rows (the rest are kept)."),
     threads: int = typer.Option(None, "--threads", min=1, help="torch CPU threads."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda[:N] or mps."),
+    allow_pickle: bool = typer.Option(False, "--allow-pickle", help="Also load pickle checkpoints (only from "
+                                      "sources you trust; they can run code)."),
     manifest: Path = typer.Option(None, "--manifest", help="Injection manifest.jsonl of DATA: adds the share "
                                   "of poisoned rows whose planted token survived to the summary."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Redo even when --out already holds this result, "
@@ -64,7 +69,8 @@ def paraphrase_command(
 
     defense = get_defense("paraphrase", model=model, prompt=prompt, chat_template=not no_chat_template,
                           temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens, seed=seed,
-                          batch_size=batch_size, max_rows=max_rows, threads=threads, device=device)
+                          batch_size=batch_size, max_rows=max_rows, threads=threads, device=device,
+                          allow_pickle=allow_pickle)
     if manifest is not None and not manifest.is_file():
         raise SpurlabError(f"injection manifest not found: {manifest}")
     records = read_manifest(manifest) if manifest is not None else None

@@ -16,6 +16,7 @@ from spurlab.cli.common import (
     LabelsOption,
     SplitOption,
     TextColOption,
+    number,
     out_folder,
     split_list,
 )
@@ -29,7 +30,8 @@ def sanitize_command(
                              help="Output directory: data.<ext>, manifest.jsonl, summary.json."),
     findings: Path = typer.Option(None, "--findings", help="findings.json written by 'spurlab scan'."),
     auto: bool = typer.Option(False, "--auto", help="Scan first and strip every finding at --alpha."),
-    alpha: float = typer.Option(0.01, "--alpha", help="Significance level of the --auto scan, in (0, 1)."),
+    alpha: float = typer.Option(0.01, "--alpha", parser=number(0, 1, low_open=True, high_open=True),
+                                help="Significance level of the --auto scan, in (0, 1)."),
     mode: str = typer.Option("remove", "--mode", help="remove (delete the token) or mask (replace it)."),
     mask: str = typer.Option("[MASK]", "--mask", help="Replacement string for --mode mask."),
     top: int = typer.Option(None, "--top", min=1, help="Use only the first N (ranked) findings."),

@@ -18,6 +18,7 @@ from spurlab.cli.common import (
     LabelsOption,
     SplitOption,
     TextColOption,
+    number,
     out_folder,
     split_list,
 )
@@ -78,7 +79,8 @@ def scan_command(
     top: int = typer.Option(20, "--top", min=0, help="Findings shown in the table (all are written)."),
     min_support: int = typer.Option(None, "--min-support", min=1, help="Rows a token must appear in to be tested "
                                     "(default 10)."),
-    alpha: float = typer.Option(0.01, "--alpha", help="Significance level after correction, in (0, 1)."),
+    alpha: float = typer.Option(0.01, "--alpha", parser=number(0, 1, low_open=True, high_open=True),
+                                help="Significance level after correction, in (0, 1)."),
     correction: str = typer.Option("bonferroni", "--correction", help="bonferroni or bh (Benjamini-Hochberg)."),
     rank_by: str = typer.Option("significance", "--rank-by", help="significance (-log10 corrected p) or purity "
                                 "(Wilson lower bound of p(y|t) above the prior); the context test reorders either."),
@@ -89,7 +91,8 @@ def scan_command(
     no_context: bool = typer.Option(False, "--no-context", help="Skip the context test (rank by score alone)."),
     no_inserted: bool = typer.Option(False, "--no-inserted", help="No inserted-occurrence features or ranking."),
     context_top: int = typer.Option(300, "--context-top", min=0, help="How many top findings get the context test."),
-    inserted_boost: float = typer.Option(7.0, "--inserted-boost", help="Ranking weight of reading as inserted "
+    inserted_boost: float = typer.Option(7.0, "--inserted-boost", parser=number(0),
+                                         help="Ranking weight of reading as inserted "
                                          "more often than the corpus' words (0: rank by score alone)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Redo even when --out already holds these "
                                    "findings, or replace the findings of other inputs."),

@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from spurlab.cli.app import app
-from spurlab.cli.common import out_folder
+from spurlab.cli.common import number, out_folder
 
 
 class ExecutorName(StrEnum):
@@ -28,7 +28,8 @@ def sweep_command(
                                 "local Ray)."),
     cpus_per_run: int = typer.Option(None, "--cpus-per-run", min=1, help="CPU cores (and torch threads) per "
                                      "grid point (ray default 1; local default: torch's)."),
-    gpus_per_run: float = typer.Option(0.0, "--gpus-per-run", min=0.0, help="GPUs per grid point (ray executor)."),
+    gpus_per_run: float = typer.Option(0.0, "--gpus-per-run", parser=number(0),
+                                       help="GPUs per grid point (ray executor)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Start the sweep folder over (also when it holds "
                                    "another spec)."),
     max_points: int = typer.Option(10_000, "--max-points", min=1, help="Refuse a grid of more points than this "

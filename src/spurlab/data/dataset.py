@@ -47,7 +47,9 @@ def label_order(values: pd.Series) -> list[str]:
     """A stable id order for label values: numeric for integer labels (kept as written: ``"01"`` stays),
     lexicographic otherwise. Labels that are one number written two ways (``1``/``01``/``1.0``), or that differ
     only in whitespace or invisible characters, are refused with one line."""
-    names = sorted({label_to_str(v) for v in pd.unique(values) if not is_missing_label(v)})
+    # pd.unique would merge 1 and 1.0 in an object column (equal hashes), hiding that they were written apart
+    distinct = values if values.dtype == object else pd.unique(values)
+    names = sorted({label_to_str(v) for v in distinct if not is_missing_label(v)})
     check_label_names(names)
     if names and all(INTEGER.fullmatch(n) for n in names):
         return sorted(names, key=int)

@@ -151,7 +151,12 @@ def _read_jsonl(path: Path, text: str) -> pd.DataFrame:
         if not isinstance(record, dict):
             raise SpurlabError(f"{path}: line {number} is a JSON {type(record).__name__}, expected an object")
         records.append(record)
-    return pd.DataFrame.from_records(records)
+    frame = pd.DataFrame.from_records(records)
+    for column in frame.columns:
+        kinds = {type(r[column]) for r in records if r.get(column) is not None}
+        if len(kinds) > 1:  # e.g. 1 and 1.0: pandas would make both floats, hiding that they were written apart
+            frame[column] = pd.Series([r.get(column) for r in records], dtype=object)
+    return frame
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, object]]) -> dict:

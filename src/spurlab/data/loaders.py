@@ -155,7 +155,7 @@ def _to_dataset(frame: pd.DataFrame, text_col: str, label_col: str, names: list[
             raise SpurlabError(f"{name}: row {row}: the text in column {text_col!r} is a {type(value).__name__}, "
                                "not a string")
     n_names = len(dataset.label_names)
-    if not names and n_names > 100 and n_names > len(dataset) // 2:
+    if not names and n_names > 20 and n_names > len(dataset) // 2:
         raise SpurlabError(f"{name}: column {label_col!r} has {n_names} different labels in {len(dataset)} rows: "
                            "is it the text? (choose the columns with --text-col and --label-col)")
     if not any(text.strip() for text in dataset.texts):
@@ -209,7 +209,8 @@ def load_splits(spec: str, *, text_col: str | None = None, label_col: str | None
     train = subsample(result.train, max_train, seed)
     classes = sorted(set(train.label_strings))
     if len(classes) < 2:
-        raise SpurlabError(f"{name}: the training rows hold only the class {classes[0]!r}"
+        held = f"only the class {classes[0]!r}" if classes else "no rows"
+        raise SpurlabError(f"{name}: the training rows hold {held}"
                            + (f" after max_train={max_train}" if max_train is not None else "")
                            + "; training needs at least two classes")
     return DatasetSplits(train, subsample(result.test, max_test, seed + 1), name)

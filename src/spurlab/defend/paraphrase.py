@@ -44,6 +44,7 @@ class Paraphrase(DefenseParams):
     threads: int | None = Field(None, ge=1)
     device: str = "auto"
     trust_remote_code: bool = False
+    allow_pickle: bool = Field(False, description="also load pickle checkpoints (they can run code)")
 
     @field_validator("model")
     @classmethod
@@ -80,7 +81,7 @@ class Paraphrase(DefenseParams):
 
     def _apply(self, dataset: TextDataset) -> TransformResult:
         t0 = time.perf_counter()
-        generator = ParaphraseGenerator.load(self.model, self.device, self.trust_remote_code)
+        generator = ParaphraseGenerator.load(self.model, self.device, self.trust_remote_code, self.allow_pickle)
         load_s = time.perf_counter() - t0
         texts = dataset.texts
         n = len(texts) if self.max_rows is None else min(self.max_rows, len(texts))
@@ -126,17 +127,24 @@ class ParaphraseGenerator:
         self.has_chat_template = bool(getattr(tokenizer, "chat_template", None))
 
     @classmethod
-    def load(cls, name: str, device: str = "auto", trust_remote_code: bool = False) -> ParaphraseGenerator:
-        """Load by hub name, folder or ``bundled:<model>``; every failure is one :class:`SpurlabError` line."""
+    def load(cls, name: str, device: str = "auto", trust_remote_code: bool = False, allow_pickle: bool = False
+             ) -> ParaphraseGenerator:
+        """Load by hub name, folder or ``bundled:<model>``; every failure is one :class:`SpurlabError` line.
+        Only safetensors weights are read unless ``allow_pickle``, as for ``spurlab run``."""
         import torch
 
         from spurlab.hub import require_hub
+        from spurlab.models.loading import check_local_folder, refuse_pickle
         from spurlab.models.registry import resolve_model_name
         from spurlab.models.tokenizer import load_tokenizer, not_found_error, quiet_transformers
 
         is_local = name.startswith(("bundled:", "/", "./", "../", "~")) or Path(name).expanduser().exists()
         if not is_local:  # a hub name: one line now instead of retries when the hub is unreachable
             require_hub(f"paraphrase model {name!r}")
+        folder = Path(resolve_model_name(name)).expanduser()
+        refuse_pickle(folder, "paraphrase model", allow_pickle, "pass --allow-pickle (allow_pickle: true)")
+        if folder.is_dir():
+            check_local_folder(folder, "paraphrase model", trust_remote_code)
         tokenizer = load_tokenizer(name, trust_remote_code=trust_remote_code)
         tokenizer.padding_side = "left"  # generation continues from the last position of every row
         dev = resolve_device(device, "paraphrase device")
@@ -148,7 +156,8 @@ class ParaphraseGenerator:
             with quiet_transformers():
                 model = AutoModelForCausalLM.from_pretrained(
                     resolve_model_name(name), trust_remote_code=trust_remote_code, local_files_only=hub_offline(),
-                    dtype=torch.bfloat16 if dev.type == "cuda" else torch.float32)
+                    dtype=torch.bfloat16 if dev.type == "cuda" else torch.float32,
+                    use_safetensors=None if allow_pickle else True)
         except SpurlabError:
             raise
         except Exception as exc:

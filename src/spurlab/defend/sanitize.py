@@ -18,9 +18,10 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from spurlab.data.dataset import TextDataset
+from spurlab.data.formats import read_bytes
 from spurlab.data.transform import TransformResult
 from spurlab.defend.base import DefenseParams, register_defense
 from spurlab.errors import SpurlabError
@@ -190,13 +191,16 @@ def load_findings(path: str | Path) -> ScanReport:
     from spurlab.scan.scanner import report_from_dict
 
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise SpurlabError(f"findings file not found: {path}")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        data = json.loads(read_bytes(path).decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise SpurlabError(f"{path}: not valid JSON ({exc})") from exc
-    return report_from_dict(data)
+    try:
+        return report_from_dict(data)
+    except SpurlabError as exc:
+        raise SpurlabError(f"{path}: {exc}") from None
 
 
 @register_defense("sanitize")
@@ -209,6 +213,16 @@ class ScanSanitize(DefenseParams):
         None, description="findings.json of 'spurlab scan' (a path), or findings; None = scan first")
     top: int | None = Field(None, ge=1, description="use only the first N (ranked) findings")
     skip_explained: bool = False
+
+    @field_validator("findings")
+    @classmethod
+    def _readable_findings(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                load_findings(value)
+            except SpurlabError as exc:
+                raise ValueError(str(exc)) from None
+        return value
 
     def apply(self, dataset: TextDataset) -> TransformResult:
         findings = load_findings(self.findings) if isinstance(self.findings, str) else self.findings

@@ -46,8 +46,9 @@ class InjectedSet:
     records: dict[int, dict[str, Any]]
 
 
-def load_run(run_dir: str | Path) -> RunInputs:
-    """Load and check a run folder; every problem is one :class:`SpurlabError` line."""
+def load_run(run_dir: str | Path, allow_pickle: bool = False) -> RunInputs:
+    """Load and check a run folder; every problem is one :class:`SpurlabError` line. ``allow_pickle`` also
+    loads pickle checkpoints (as ``model.allow_pickle`` in the run's config does)."""
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise SpurlabError(f"{run_dir}: no such run folder")
@@ -59,6 +60,8 @@ def load_run(run_dir: str | Path) -> RunInputs:
     if not (run_dir / "adapter" / "spurlab_model.json").is_file():
         raise SpurlabError(f"{run_dir}: the run folder has no adapter/spurlab_model.json")
     cfg = load_experiment_config(run_dir / "config.yaml")
+    if allow_pickle:
+        cfg.model.allow_pickle = True
     metrics = read_json_object(run_dir / "metrics.json") or {}
     splits = load_data(cfg)
     status = read_json_object(run_dir / "status.json") or {}

@@ -120,7 +120,9 @@ def _tokenizer(cfg: ExperimentConfig, cache: RunCache | None) -> Any:
 
 
 def validate_run(cfg: ExperimentConfig, splits: DatasetSplits) -> None:
-    """Checks that need the data: injection target labels and spurious classes exist."""
+    """Checks before anything is written: injection target labels and spurious classes exist, the device is
+    there."""
+    resolve_device(cfg.train.device)
     names = splits.label_names
     for i, conf in enumerate(cfg.injections):
         targets = conf.target_label if isinstance(conf.target_label, list) else [conf.target_label]

@@ -20,7 +20,7 @@ import torch
 from safetensors.torch import load_file, save_file
 from torch import nn
 
-from spurlab.atomic import atomic_path, write_json
+from spurlab.atomic import atomic_path, normalize_modes, write_json
 from spurlab.errors import SpurlabError
 from spurlab.models.config import LoraSettings
 from spurlab.models.loading import LoadedModel
@@ -121,6 +121,7 @@ def save_trained(model: nn.Module, loaded: LoadedModel, mode: str, folder: Path,
     write_json(folder / "spurlab_model.json", {"mode": mode, "head_kind": loaded.head_kind,
                                                "head_modules": loaded.head_modules,
                                                "model_type": loaded.model_type, **info})
+    normalize_modes(folder)
 
 
 def _save_tensors(state: dict[str, torch.Tensor], path: Path) -> None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
+from safetensors import safe_open
 from torch import nn
 
 from spurlab.errors import SpurlabError
@@ -44,22 +47,65 @@ def pickle_files(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.is_file() and p.suffix.lower() in PICKLE_SUFFIXES)
 
 
-def refuse_pickle(folder: Path, what: str, allow_pickle: bool) -> None:
-    """One line when ``folder`` only has pickle weights and the user did not allow them."""
+def refuse_pickle(folder: Path, what: str, allow_pickle: bool,
+                  how: str = "set model.allow_pickle: true (--allow-pickle)") -> None:
+    """One line when ``folder`` only has pickle weights and the user did not allow them (``how`` says how to
+    allow them where the refusal happens)."""
     if allow_pickle or not folder.is_dir() or any(folder.glob("*.safetensors")):
         return
     found = pickle_files(folder)
     if found:
         raise SpurlabError(f"{what} {folder}: only pickle weights ({', '.join(found[:3])}), which can run code "
-                           "when loaded; convert them to safetensors, or set model.allow_pickle: true "
-                           "(--allow-pickle) if you trust their source")
+                           f"when loaded; convert them to safetensors, or {how} if you trust their source")
 
 
 def check_model_source(cfg: ModelConfig) -> None:
-    """Fail early, with one line, on a model that cannot or must not be loaded (before any output exists)."""
+    """Fail early, with one line, on a model that cannot or must not be loaded (before any output exists):
+    pickle-only weights, corrupt safetensors, an unreadable config, code it would ignore or run without
+    consent, or a config no model can be built from."""
     path = Path(resolve_model_name(cfg.name)).expanduser()
     refuse_pickle(path, "model", cfg.allow_pickle)
-    load_hf_config(cfg.name, cfg.trust_remote_code)
+    if path.is_dir():
+        check_local_folder(path, "model", cfg.trust_remote_code)
+    hf_config = load_hf_config(cfg.name, cfg.trust_remote_code)
+    if not cfg.trust_remote_code:
+        _check_buildable(hf_config, cfg.name)
+
+
+def check_local_folder(folder: Path, what: str, trust_remote_code: bool) -> None:
+    """A local model folder's ``config.json`` is UTF-8 JSON, ships no code it would silently skip, and its
+    safetensors files have readable headers."""
+    config = folder / "config.json"
+    if config.is_file():
+        try:
+            data = json.loads(config.read_text(encoding="utf-8"))
+        except UnicodeDecodeError:
+            raise SpurlabError(f"{config}: not UTF-8 text") from None
+        except (OSError, ValueError) as exc:
+            raise SpurlabError(f"{config}: not valid JSON ({str(exc).splitlines()[0]})") from None
+        if isinstance(data, dict) and data.get("auto_map") and not trust_remote_code:
+            raise SpurlabError(f"{what} {folder} ships its own code (auto_map in config.json), which spurlab runs only "
+                               "with model.trust_remote_code: true; remove auto_map to use the stock class")
+    for weights in sorted(folder.glob("*.safetensors")):
+        try:
+            with safe_open(str(weights), framework="pt") as handle:
+                handle.keys()
+        except Exception as exc:  # the safetensors parser raises its own error types
+            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise SpurlabError(f"{weights}: not a valid safetensors file ({first})") from None
+
+
+def _check_buildable(hf_config: Any, name: str) -> None:
+    """Build the model on the meta device (no memory, no weights): an impossible shape fails here, not after
+    the run folder exists."""
+    from transformers import AutoModel
+
+    try:
+        with torch.device("meta"), quiet_transformers():
+            AutoModel.from_config(hf_config)
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise SpurlabError(f"model {name}: its config describes no model that can be built ({first})") from None
 
 
 def load_hf_config(name: str, trust_remote_code: bool = False) -> object:

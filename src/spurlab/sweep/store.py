@@ -99,6 +99,8 @@ class SweepStore:
         """Every row, in grid order."""
         with self._connect() as conn:
             if conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'results'").fetchone() is None:
+                if self.readonly:  # an empty or foreign file: there is nothing to show, and that is not "no rows"
+                    raise SpurlabError(f"{self.path}: not a spurlab results store (it has no results table)")
                 return []
             cur = conn.execute("SELECT key, idx, overrides, config, status, error, metrics, run_dir, started, "
                                "finished, seconds FROM results ORDER BY idx, key")

@@ -13,6 +13,7 @@ import torch
 from rich.markup import escape
 from torch import nn
 
+from spurlab.errors import SpurlabError
 from spurlab.train.batching import Encoded, collate, length_grouped_batches
 from spurlab.train.config import TrainConfig
 from spurlab.train.precision import autocast
@@ -105,8 +106,6 @@ def train_model(model: nn.Module, encoded: Encoded, labels: np.ndarray, cfg: Tra
                 progress: bool = True, description: str = "training") -> TrainStats:
     """Train ``model`` in place on ``encoded`` rows with integer ``labels``."""
     if len(encoded) == 0:
-        from spurlab.errors import SpurlabError
-
         raise SpurlabError("training set is empty")
     seed_everything(cfg.seed)
     model.to(device)
