@@ -65,7 +65,9 @@ def test_sigint_while_reading_or_computing(command: str, tmp_path: Path) -> None
     data = _big_csv(tmp_path / "big.csv")
     out = tmp_path / "out"
     extra = ["--target-label", "pos", "--proportion", "0.5"] if command == "inject" else []
-    code, err = _interrupt([command, str(data), "--out", str(out), *extra], _has_open(data), tmp_path)
+    reading, writing = _has_open(data), _exists(out)  # a fast reader may be done with the file between two polls
+    code, err = _interrupt([command, str(data), "--out", str(out), *extra],
+                           lambda pid: reading(pid) or writing(pid), tmp_path)
     _check(code, err)
     assert not (out / "summary.json").exists() and not (out / "findings.json").exists()
 

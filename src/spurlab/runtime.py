@@ -6,6 +6,8 @@ torch is imported inside the functions, so modules that only need timestamps sta
 from __future__ import annotations
 
 import contextlib
+import os
+import platform
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -16,6 +18,15 @@ from spurlab.errors import SpurlabError
 def now() -> str:
     """The current UTC time, ISO 8601 to the second (what every spurlab file records)."""
     return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def machine() -> dict[str, Any]:
+    """Where a result was computed: OS, CPU architecture and model, cores, Python (for provenance)."""
+    cpu = platform.processor()
+    with contextlib.suppress(OSError), open("/proc/cpuinfo", encoding="utf-8", errors="replace") as handle:
+        cpu = next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")), cpu)
+    return {"platform": platform.platform(), "cpu": cpu or platform.machine(), "cores": os.cpu_count(),
+            "python": platform.python_version()}
 
 
 def resolve_device(name: str = "auto", what: str = "train.device") -> Any:

@@ -64,6 +64,7 @@ def diagnose_command(
     threads: int = typer.Option(None, "--threads", min=1, help="torch CPU threads (default: torch's choice)."),
     device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:1, mps."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Redo a complete diagnosis, or replace another one."),
+    no_report: bool = typer.Option(False, "--no-report", help="Do not write report.html."),
     allow_pickle: bool = typer.Option(False, "--allow-pickle", help="Also load pickle checkpoints (only from "
                                       "sources you trust; they can run code)."),
 ) -> None:
@@ -97,5 +98,5 @@ def diagnose_command(
                               device=device, run=run, log=lambda msg: console.print(Text(f"[diagnose] {msg}")))
     report.request = request
     print_report(report, console)
-    paths = write_outputs(report, out_dir)
+    paths = write_outputs(report, out_dir, html=not no_report)
     console.print(Text("wrote " + ", ".join(str(p) for p in paths)))

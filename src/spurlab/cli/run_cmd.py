@@ -26,13 +26,14 @@ def run_command(
     allow_pickle: bool = typer.Option(False, "--allow-pickle", help="Also load pickle checkpoints "
                                       "(pytorch_model.bin, .pt); they can run code: only for trusted sources."),
     no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar."),
+    no_report: bool = typer.Option(False, "--no-report", help="Do not write report.html into the run folder."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate and print the resolved config, run nothing."),
 ) -> None:
     """Run one experiment: data → injection → LoRA/full/head training → clean + spurious evaluation.
 
-    Writes config.yaml, injection/, adapter/, summary.md, confusion_matrix.png and metrics.json (last) into
-    the run folder. Re-running into the same --out finishes an interrupted run (it starts over) and leaves a
-    complete one alone; a folder of another config is refused.
+    Writes config.yaml, injection/, adapter/, summary.md, confusion_matrix.png, metrics.json, DONE and
+    report.html into the run folder. Re-running into the same --out finishes an interrupted run (it starts
+    over) and leaves a complete one alone; a folder of another config is refused.
     """
     from spurlab.experiment.config import dump_config, load_experiment_config
 
@@ -45,10 +46,13 @@ def run_command(
     from spurlab.report.run_summary import predicted_count_table
 
     out_dir = out or default_out_dir(cfg.name)
-    result = run_experiment(cfg, out_dir, overwrite=overwrite, progress=not no_progress)
+    result = run_experiment(cfg, out_dir, overwrite=overwrite, progress=not no_progress,
+                            report=not no_report)
     if result.reused:
         typer.echo(already_complete(result.out_dir, "same config"))
     m = result.metrics
     rows = [("clean", m["clean"])] + [(k, m[k]) for k in m if k.startswith("spurious:")]
     typer.echo(predicted_count_table(rows, m["label_names"]).replace("| model |", "| test set |"))
     typer.echo(f"run folder: {result.out_dir}")
+    if not no_report:
+        typer.echo(f"report: {result.out_dir / 'report.html'}")

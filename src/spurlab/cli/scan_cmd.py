@@ -94,6 +94,7 @@ def scan_command(
     inserted_boost: float = typer.Option(7.0, "--inserted-boost", parser=number(0),
                                          help="Ranking weight of reading as inserted "
                                          "more often than the corpus' words (0: rank by score alone)."),
+    no_report: bool = typer.Option(False, "--no-report", help="Do not write report.html into --out."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Redo even when --out already holds these "
                                    "findings, or replace the findings of other inputs."),
     text_col: TextColOption = None,
@@ -134,5 +135,6 @@ def scan_command(
     if out is not None:
         from spurlab.scan.outputs import write_outputs
 
-        paths = write_outputs(report, out, request)
+        paths = write_outputs(report, out, request, texts=dataset.texts, labels=dataset.label_strings,
+                              html=not no_report)
         console.print(Text("wrote " + ", ".join(str(p) for p in paths)))

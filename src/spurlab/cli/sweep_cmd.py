@@ -34,6 +34,8 @@ def sweep_command(
                                    "another spec)."),
     max_points: int = typer.Option(10_000, "--max-points", min=1, help="Refuse a grid of more points than this "
                                    "(every point is validated before anything runs)."),
+    no_report: bool = typer.Option(False, "--no-report", help="Do not write the sweep's report.html (each run "
+                                   "folder still gets its own)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate every grid point and print the grid; run "
                                  "nothing."),
 ) -> None:
@@ -57,7 +59,7 @@ def sweep_command(
         for line in grid_lines(sweep):
             typer.echo(line)
         return
-    run_sweep(sweep, out, runner, overwrite=overwrite, echo=typer.echo)
+    run_sweep(sweep, out, runner, overwrite=overwrite, echo=typer.echo, html_report=not no_report)
 
 
 def _fmt(value: object, digits: int = 3) -> str:

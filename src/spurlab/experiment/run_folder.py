@@ -14,6 +14,7 @@ interrupted run)::
     confusion_matrix.png
     metrics.json           schema: docs/metrics.md
     DONE                   written after metrics.json
+    report.html            the HTML report (after DONE; a finished run without it gets it when re-run)
 
 Re-running the same config into the same folder finishes the work: a complete folder is reused as it is, an
 incomplete one (killed, failed) is cleared and run again from the start.
@@ -33,7 +34,7 @@ from spurlab.outputs import State, check_schema, entries, read_json_object, refu
 RUN_MARKERS = ("config.yaml", "status.json")
 # everything a run (and a diagnosis into its default folder) writes; anything else in a run folder is the user's
 RUN_OWNED = (*RUN_MARKERS, "injection", "defense", "adapter", "summary.md", "confusion_matrix.png", "metrics.json",
-             "DONE", "diagnose")
+             "DONE", "report.html", "diagnose")
 # config keys that change how fast a run goes, not what it computes
 VOLATILE_KEYS = (("train", "threads"),)
 

@@ -26,13 +26,15 @@ from spurlab.evaluate.metrics import compute_metrics
 from spurlab.evaluate.predict import predict
 from spurlab.evaluate.spurious import SpuriousSet, build_spurious_sets, token_classes
 from spurlab.experiment.config import ExperimentConfig, config_to_dict, dump_config
+from spurlab.experiment.report import REPORT_FILE, run_report
 from spurlab.experiment.run_folder import read_metrics, run_dir_state
 from spurlab.inject import inject_many
 from spurlab.models.adapters import attach_trainable, save_trained
 from spurlab.models.loading import LoadedModel, check_model_source, load_classifier, load_tokenizer
 from spurlab.outputs import SCHEMA_VERSION, already_complete, sha256_rows
+from spurlab.report.html import write_html
 from spurlab.report.run_summary import write_confusion_png, write_summary
-from spurlab.runtime import now, resolve_device, torch_threads
+from spurlab.runtime import machine, now, resolve_device, torch_threads
 from spurlab.train.batching import Encoded, encode
 from spurlab.train.loop import TrainStats, seed_everything, train_model
 from spurlab.train.precision import resolve_precision
@@ -144,8 +146,10 @@ def splits_sha256(splits: DatasetSplits) -> str:
 
 
 def run_experiment(cfg: ExperimentConfig, out_dir: str | Path, *, overwrite: bool = False,
-                   cache: RunCache | None = None, verbose: bool = True, progress: bool = True) -> RunResult:
-    """Run one experiment and write its run folder; returns the metrics dict.
+                   cache: RunCache | None = None, verbose: bool = True, progress: bool = True,
+                   report: bool = True) -> RunResult:
+    """Run one experiment and write its run folder (with ``report.html`` unless not ``report``); returns the
+    metrics dict.
 
     Everything that can be checked cheaply (data, labels, model source) is checked before the folder is
     touched. A folder that already holds the finished run of the same config is returned as it is (unless
@@ -163,6 +167,8 @@ def run_experiment(cfg: ExperimentConfig, out_dir: str | Path, *, overwrite: boo
     if run_dir_state(out_dir, config_to_dict(cfg), data_sha, overwrite, spec_files(cfg.data.spec)) == "complete":
         if verbose:
             print(f"[{cfg.name}] {already_complete(out_dir, 'same config')}", flush=True)
+        if report and not (out_dir / REPORT_FILE).is_file():  # killed between DONE and the report
+            write_run_report(out_dir)
         return RunResult(out_dir, read_metrics(out_dir), reused=True)
     status = _start_folder(cfg, out_dir, data_sha)
     ctx = RunContext(cfg, splits, tokenizer, out_dir, cache, verbose, progress, status, t0)
@@ -174,7 +180,14 @@ def run_experiment(cfg: ExperimentConfig, out_dir: str | Path, *, overwrite: boo
                       finished=now())
         write_json(out_dir / "status.json", status)
         raise
+    if report:
+        write_run_report(out_dir)
     return RunResult(out_dir, metrics)
+
+
+def write_run_report(out_dir: Path) -> None:
+    """``report.html`` of a finished run folder, written after ``DONE``: the run is complete without it."""
+    write_html(run_report(out_dir), out_dir / REPORT_FILE)
 
 
 def _start_folder(cfg: ExperimentConfig, out_dir: Path, data_sha: str) -> dict[str, Any]:
@@ -352,6 +365,7 @@ def _save(ctx: RunContext, model: torch.nn.Module, stats: TrainStats, metrics: d
             "device": str(ctx.device),
             "threads": torch.get_num_threads(),
             "torch_version": torch.__version__,
+            "machine": machine(),
             "n_train": len(ctx.train_set),
             "n_test": len(ctx.splits.test),
             "train_label_counts": _counts(ctx.train_set.label_ids, label_names),

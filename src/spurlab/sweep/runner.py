@@ -27,6 +27,7 @@ from spurlab.experiment.runner import RunCache, load_data, validate_run
 from spurlab.models.loading import check_model_source
 from spurlab.outputs import Outputs, out_state, read_json_object
 from spurlab.sweep.executors import Executor, LocalExecutor, Outcome, Task
+from spurlab.sweep.report import write_sweep_report
 from spurlab.sweep.spec import Sweep, format_value
 from spurlab.sweep.store import DB_NAME, ResultRow, SweepStore
 
@@ -50,7 +51,8 @@ class SweepReport:
 
 
 SWEEP = Outputs(marker=SWEEP_FILE, what="sweep", format=FORMAT, check_schema=False, request_key="spec_hash",
-                owned=(SWEEP_FILE, DB_NAME, f"{DB_NAME}-journal", f"{DB_NAME}-wal", f"{DB_NAME}-shm", RUNS))
+                owned=(SWEEP_FILE, DB_NAME, f"{DB_NAME}-journal", f"{DB_NAME}-wal", f"{DB_NAME}-shm", RUNS,
+                       "report.html"))
 
 
 def read_sweep_file(folder: Path) -> dict[str, Any] | None:
@@ -128,8 +130,9 @@ def describe_outcome(o: Outcome) -> str:
 
 
 def run_sweep(sweep: Sweep, out: str | Path, executor: Executor, *, overwrite: bool = False,
-              echo: Callable[[str], None] = print) -> SweepReport:
-    """Run the points not yet complete in ``out``'s store; a failed point is recorded and the rest go on.
+              echo: Callable[[str], None] = print, html_report: bool = True) -> SweepReport:
+    """Run the points not yet complete in ``out``'s store; a failed point is recorded and the rest go on. Then
+    (``html_report``) write the sweep's ``report.html``, failures included.
 
     Raises :class:`SweepFailed` at the end if any point failed in this call.
     """
@@ -161,6 +164,8 @@ def run_sweep(sweep: Sweep, out: str | Path, executor: Executor, *, overwrite: b
     executor.run(tasks, on_done)
     echo(f"sweep {sweep.name}: {len(report.skipped) + len(report.complete)} of {report.total} complete"
          f"{f', {len(report.failed)} failed' if report.failed else ''}; results in {out / DB_NAME}")
+    if html_report:
+        echo(f"report: {write_sweep_report(out)}")
     if report.failed:
         raise SweepFailed(f"{len(report.failed)} of {report.total} grid points failed (first: {report.failed[0]}); "
                           f"see 'spurlab results {out}', re-run the same command to retry them")

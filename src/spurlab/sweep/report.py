@@ -1,0 +1,90 @@
+"""A sweep folder as a :class:`~spurlab.report.document.Report`: the grid, one results row per point (linked to
+its run's report), and the paper's rank figures when the grid has a LoRA rank."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from spurlab.errors import SpurlabError
+from spurlab.outputs import read_json_object
+from spurlab.report.document import Figure, Report, Section, Table
+from spurlab.report.figures import add_token_class_columns, draw_figures
+from spurlab.sweep.store import SweepStore
+from spurlab.sweep.table import results_frame
+
+REPORT_FILE = "report.html"
+METRIC_COLUMNS = ("clean.accuracy", "attack_success", "token_share")
+
+
+def _cell(value: Any) -> Any:
+    if value is None or (isinstance(value, float) and pd.isna(value)):
+        return None
+    return value.item() if hasattr(value, "item") else value
+
+
+def sweep_report(folder: str | Path) -> Report:
+    """The report of a sweep folder (finished or not: failed and missing points are shown as such)."""
+    folder = Path(folder)
+    info = read_json_object(folder / "sweep.json") if (folder / "sweep.json").is_file() else None
+    if info is None or info.get("format") != "spurlab.sweep":
+        raise SpurlabError(f"{folder}: not a spurlab sweep folder (no sweep.json of spurlab sweep)")
+    frame = results_frame(SweepStore(folder, readonly=True))
+    grid_keys = list(frame.attrs.get("grid_keys", []))
+    if not frame.empty:
+        frame = add_token_class_columns(frame)
+    shown = [c for c in (*grid_keys, *METRIC_COLUMNS) if c in frame.columns]
+    rows = [[r["key"], r["status"], *[_cell(r[c]) for c in shown]] for _, r in frame.iterrows()]
+    table = Table(["point", "status", *shown], rows, key="headline",
+                  caption="One row per grid point; attack success and token share on the spurious test set of "
+                          "the training token's class.")
+    n_points = len(info.get("keys", [])) or len(frame)
+    counts = frame["status"].value_counts().to_dict() if not frame.empty else {}
+    provenance = {"sweep": str(info.get("name")), "spec hash": str(info.get("spec_hash")),
+                  "grid": ", ".join(f"{k}: {v}" for k, v in (info.get("grid") or {}).items()) or ", ".join(grid_keys),
+                  "points": f"{n_points} ({counts.get('complete', 0)} complete, {counts.get('failed', 0)} failed)",
+                  "spurlab": str(info.get("spurlab_version", "not recorded"))}
+    sections = []
+    figures = _figures(frame)
+    if figures:
+        sections.append(Section("Figures", "figures", figures=figures))
+    failed = frame[frame["status"] == "failed"] if not frame.empty else frame
+    if len(failed):
+        sections.append(Section("Failed points", "failed", tables=[Table(
+            ["point", "error"], [[r["key"], r["error"]] for _, r in failed.iterrows()], key="failed")]))
+    links = []
+    for _, r in frame.iterrows():
+        page = folder / str(r.get("run_dir") or "") / REPORT_FILE
+        if r.get("run_dir") and page.is_file():
+            links.append((f"{r['key']}: run report", os.path.relpath(page, folder)))
+    if links:
+        sections.append(Section("Runs", "runs", links=links))
+    numbers = {f"{r['key']}/{c}": float(v) for _, r in frame.iterrows() for c in METRIC_COLUMNS
+               if c in frame.columns and (v := _cell(r[c])) is not None}
+    return Report(f"Sweep {info.get('name')}", "sweep", provenance, table, sections, numbers)
+
+
+def _figures(frame: pd.DataFrame) -> list[Figure]:
+    """The paper's rank figures, drawn into a temporary folder and embedded (none when the grid has no rank)."""
+    if frame.empty or "train.lora.r" not in frame.columns:
+        return []
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            summary = draw_figures(frame, Path(tmp) / "figures")
+        except SpurlabError:
+            return []
+        return [Figure.from_file(Path(tmp) / "figures" / f["file"], f["file"].removesuffix(".png").replace("_", " "))
+                for f in summary["figures"]]
+
+
+def write_sweep_report(folder: str | Path) -> Path:
+    from spurlab.report.html import write_html
+
+    return write_html(sweep_report(folder), Path(folder) / REPORT_FILE)
+
+
+__all__ = ["REPORT_FILE", "sweep_report", "write_sweep_report"]
