@@ -139,6 +139,9 @@ def test_sweep_store_results_and_resume(tiny_models: dict[str, Path], synthetic_
         assert flat["clean.accuracy"] == metrics["clean"]["accuracy"]
         assert flat["spurious:pos.attack_success_rate"] == spurious["attack_success_rate"]
         assert flat["spurious:pos.token_share"] == spurious["predicted_counts"]["pos"] / spurious["n"]
+        clean_share = metrics["clean"]["predicted_counts"]["pos"] / metrics["clean"]["n"]
+        assert flat["spurious:pos.lift"] == pytest.approx(flat["spurious:pos.token_share"] - clean_share)
+        assert "spurious-flip:pos.lift" not in flat  # other rows than the clean set: no like-for-like lift
         assert flat["clean.predicted_counts.neg"] == metrics["clean"]["predicted_counts"]["neg"]
         assert flat["spurious-flip:pos.accuracy"] == metrics["spurious-flip:pos"]["accuracy"]
         assert flat["meta.n_train"] == 120
@@ -284,7 +287,7 @@ def _snapshot(root: Path) -> dict[str, str]:
 BAD_SPECS: dict[str, tuple[object, str]] = {
     "not a mapping": (["a", "b"], "expected a mapping with base: and grid:"),
     "unknown top-level key": ({"base": "base.yaml", "grid": {"train.lr": [1]}, "grids": {}}, "grids: unknown key"),
-    "no grid": ({"base": "base.yaml"}, "grid: required key is missing"),
+    "no grid": ({"base": "base.yaml"}, "grid: needs at least one key (or seeds:)"),
     "empty grid": ({"base": "base.yaml", "grid": {}}, "grid: needs at least one key"),
     "grid value not a list": ({"base": "base.yaml", "grid": {"train.lora.r": 4}}, "grid.train.lora.r"),
     "empty value list": ({"base": "base.yaml", "grid": {"train.lora.r": []}}, "train.lora.r: expected a non-empty"),

@@ -5,8 +5,12 @@ from __future__ import annotations
 import math
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 from spurlab.cli.app import app
 from spurlab.cli.common import number, out_folder
@@ -79,6 +83,9 @@ def results_command(
     folder: Path = typer.Argument(..., help="A sweep folder (holds sweep.db)."),
     csv: Path = typer.Option(None, "--csv", help="Also write the full flat table as CSV."),
     parquet: Path = typer.Option(None, "--parquet", help="Also write the full flat table as Parquet."),
+    aggregate: bool = typer.Option(False, "--aggregate", help="One row per grid point over its seeds (train.seed, "
+                                   "data.seed): mean, 95% bootstrap interval and n; --csv/--parquet then "
+                                   "write this table."),
 ) -> None:
     """Show a sweep's results (one row per finished or failed grid point); export the full table."""
     from rich.console import Console
@@ -92,6 +99,9 @@ def results_command(
 
     info = read_sweep_file(folder) or {}
     frame = results_frame(SweepStore(folder, readonly=True))
+    if aggregate:
+        _print_aggregate(frame, info.get("name", folder.name), csv, parquet)
+        return
     for path in (csv, parquet):
         if path is not None:
             export(frame, path)
@@ -127,3 +137,35 @@ def results_command(
     for label, path in (("CSV", csv), ("Parquet", parquet)):
         if path is not None:
             console.print(f"wrote {label}: {path} ({len(frame)} rows)")
+
+
+def _print_aggregate(frame: pd.DataFrame, name: str, csv: Path | None, parquet: Path | None) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from spurlab.sweep.aggregate import METRICS, SEED_KEYS, aggregate_over_seeds
+    from spurlab.sweep.spec import format_value, short_names
+    from spurlab.sweep.table import export
+
+    grid = [k for k in frame.attrs.get("grid_keys", []) if k not in SEED_KEYS]
+    agg = aggregate_over_seeds(frame, list(frame.attrs.get("grid_keys", [])))
+    for path in (csv, parquet):
+        if path is not None:
+            export(agg, path)
+    short = short_names(grid) if grid else {}
+    console = Console() if Console().is_terminal else Console(width=200)
+    table = Table(title=f"sweep {name}: mean [95% bootstrap interval] over seeds")
+    metrics = [m for m in METRICS if f"{m}.mean" in agg.columns]
+    for header in (*(short[k] for k in grid), "n", *metrics):
+        table.add_column(header, justify="left" if header in short.values() else "right")
+    for _, row in agg.iterrows():
+        cells = [format_value(row[k]) for k in grid] + [str(int(row["n"]))]
+        for m in metrics:
+            mean, low, high = row[f"{m}.mean"], row[f"{m}.ci_low"], row[f"{m}.ci_high"]
+            interval = "" if _missing(low) else f" [{low:.3f}, {high:.3f}]"
+            cells.append("-" if _missing(mean) else f"{mean:.3f}{interval}")
+        table.add_row(*cells)
+    console.print(table)
+    for label, path in (("CSV", csv), ("Parquet", parquet)):
+        if path is not None:
+            console.print(f"wrote {label}: {path} ({len(agg)} rows)")

@@ -32,6 +32,7 @@ TARGET = "injection.target_label"
 MODE = "train.mode"
 ATTACK = "attack_success"
 SHARE = "token_share"
+LIFT = "lift"  # token share with the token minus without it, on the same rows
 PAPER_FILES = ("attack_vs_rank.png", "clean_accuracy_vs_rank.png")
 LABELS = {RANK: "LoRA rank r", PROPORTION: "poisoned share of the target class",
           TOKEN_PROPORTION: "token proportion", ATTACK: "attack success rate",
@@ -39,12 +40,12 @@ LABELS = {RANK: "LoRA rank r", PROPORTION: "poisoned share of the target class",
 
 
 def add_token_class_columns(frame: pd.DataFrame) -> pd.DataFrame:
-    """``attack_success`` and ``token_share`` of each row's spurious test set for its training token's class
+    """``attack_success``, ``token_share`` and ``lift`` of each row's spurious test set for its training token's class
     (``injection.target_label``); a row with one spurious set and no target label uses that set."""
     frame = frame.copy()
     sets = sorted({c.split(".", 1)[0] for c in frame.columns
                    if c.startswith("spurious:") and c.endswith(".attack_success_rate")})
-    attack, share = [], []
+    attack, share, lift = [], [], []
     for _, row in frame.iterrows():
         target = row.get(TARGET)
         name = f"spurious:{target}" if isinstance(target, str) and f"spurious:{target}" in sets else None
@@ -52,8 +53,10 @@ def add_token_class_columns(frame: pd.DataFrame) -> pd.DataFrame:
             name = sets[0]
         attack.append(row.get(f"{name}.attack_success_rate", np.nan) if name else np.nan)
         share.append(row.get(f"{name}.token_share", np.nan) if name else np.nan)
+        lift.append(row.get(f"{name}.lift", np.nan) if name else np.nan)
     frame[ATTACK] = pd.to_numeric(pd.Series(attack, index=frame.index), errors="coerce")
     frame[SHARE] = pd.to_numeric(pd.Series(share, index=frame.index), errors="coerce")
+    frame[LIFT] = pd.to_numeric(pd.Series(lift, index=frame.index), errors="coerce")
     return frame
 
 

@@ -14,11 +14,12 @@ from spurlab.errors import SpurlabError
 from spurlab.outputs import read_json_object
 from spurlab.report.document import Figure, Report, Section, Table
 from spurlab.report.figures import add_token_class_columns, draw_figures
+from spurlab.sweep.aggregate import SEED_KEYS, aggregate_over_seeds
 from spurlab.sweep.store import SweepStore
 from spurlab.sweep.table import results_frame
 
 REPORT_FILE = "report.html"
-METRIC_COLUMNS = ("clean.accuracy", "attack_success", "token_share")
+METRIC_COLUMNS = ("clean.accuracy", "attack_success", "token_share", "lift")
 
 
 def _cell(value: Any) -> Any:
@@ -40,8 +41,9 @@ def sweep_report(folder: str | Path) -> Report:
     shown = [c for c in (*grid_keys, *METRIC_COLUMNS) if c in frame.columns]
     rows = [[r["key"], r["status"], *[_cell(r[c]) for c in shown]] for _, r in frame.iterrows()]
     table = Table(["point", "status", *shown], rows, key="headline",
-                  caption="One row per grid point; attack success and token share on the spurious test set of "
-                          "the training token's class.")
+                  caption="One row per grid point; attack success, token share and lift (token share minus the "
+                          "share of the same rows predicted as the class without the token) on the spurious test "
+                          "set of the training token's class.")
     n_points = len(info.get("keys", [])) or len(frame)
     counts = frame["status"].value_counts().to_dict() if not frame.empty else {}
     provenance = {"sweep": str(info.get("name")), "spec hash": str(info.get("spec_hash")),
@@ -49,6 +51,9 @@ def sweep_report(folder: str | Path) -> Report:
                   "points": f"{n_points} ({counts.get('complete', 0)} complete, {counts.get('failed', 0)} failed)",
                   "spurlab": str(info.get("spurlab_version", "not recorded"))}
     sections = []
+    seeds = [k for k in grid_keys if k in SEED_KEYS]
+    if seeds and not frame.empty:
+        sections.append(_over_seeds(frame, grid_keys))
     figures = _figures(frame)
     if figures:
         sections.append(Section("Figures", "figures", figures=figures))
@@ -66,6 +71,23 @@ def sweep_report(folder: str | Path) -> Report:
     numbers = {f"{r['key']}/{c}": float(v) for _, r in frame.iterrows() for c in METRIC_COLUMNS
                if c in frame.columns and (v := _cell(r[c])) is not None}
     return Report(f"Sweep {info.get('name')}", "sweep", provenance, table, sections, numbers)
+
+
+def _over_seeds(frame: pd.DataFrame, grid_keys: list[str]) -> Section:
+    agg = aggregate_over_seeds(frame, grid_keys)
+    groups = [k for k in grid_keys if k not in SEED_KEYS]
+    metrics = [m for m in METRIC_COLUMNS if f"{m}.mean" in agg.columns]
+    rows = []
+    for _, r in agg.iterrows():
+        row: list[Any] = [_cell(r[k]) for k in groups] + [int(r["n"])]
+        for m in metrics:
+            low, high = _cell(r[f"{m}.ci_low"]), _cell(r[f"{m}.ci_high"])
+            row += [_cell(r[f"{m}.mean"]), "–" if low is None else f"[{low:.3f}, {high:.3f}]"]
+        rows.append(row)
+    columns = [*groups, "seeds", *[c for m in metrics for c in (f"{m} (mean)", "95% CI")]]
+    return Section("Over seeds", "seeds", tables=[Table(columns, rows, key="seeds", caption=(
+        "Complete points grouped over their seeds: mean and 95% percentile-bootstrap interval of the mean. "
+        "Two settings differ beyond seed noise only where their intervals do not overlap."))])
 
 
 def _figures(frame: pd.DataFrame) -> list[Figure]:

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from spurlab.config_io import first_error, read_yaml, set_dotted
 from spurlab.errors import SpurlabError
@@ -42,13 +42,26 @@ class SweepSpec(BaseModel):
 
     name: str | None = Field(None, pattern=r"^[A-Za-z0-9][A-Za-z0-9._+-]{0,127}$")
     base: str | dict[str, Any] = Field(description="experiment config YAML (relative to the spec) or a mapping")
-    grid: dict[str, list[Any]] = Field(description="dotted config key -> non-empty list of values")
+    grid: dict[str, list[Any]] = Field(default_factory=dict,
+                                       description="dotted config key -> non-empty list of values")
+    seeds: list[int] | None = Field(None, description="training seeds: the grid gains a last key train.seed with "
+                                                      "these values (results aggregate over them)")
+
+    @model_validator(mode="after")
+    def _seeds_into_grid(self) -> SweepSpec:
+        if self.seeds is not None:
+            if "train.seed" in self.grid:
+                raise ValueError("seeds: and grid key train.seed say the same thing; give one")
+            if not self.seeds or len(set(self.seeds)) != len(self.seeds) or min(self.seeds) < 0:
+                raise ValueError("seeds: expected a non-empty list of distinct integers >= 0")
+            self.grid = {**self.grid, "train.seed": list(self.seeds)}
+        if not self.grid:
+            raise ValueError("grid: needs at least one key (or seeds:)")
+        return self
 
     @field_validator("grid")
     @classmethod
     def _check_grid(cls, grid: dict[str, list[Any]]) -> dict[str, list[Any]]:
-        if not grid:
-            raise ValueError("needs at least one key")
         for key, values in grid.items():
             if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*", key):
                 raise ValueError(f"{key!r} is not a dotted config key (e.g. train.lora.r)")

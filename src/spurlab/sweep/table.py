@@ -4,7 +4,9 @@ Column names are dotted paths: config keys as in the config (``train.lora.r``, `
 an injection mapping is completed with its defaults), metrics as in ``metrics.json`` (``clean.accuracy``,
 ``spurious:negative.attack_success_rate``, ``clean.predicted_counts.negative``, ``base.clean.accuracy``,
 ``meta.train.seconds``). Derived: ``<set>.token_share`` (share of a spurious set's predictions that go to the
-token's class). Lists (confusion matrices, label lists) are kept as JSON text.
+token's class) and ``spurious:<class>.lift`` (that share minus the share of the same rows without the token
+predicted as the class: the trigger's own effect, without the model's bias towards the class). Lists
+(confusion matrices, label lists) are kept as JSON text.
 """
 
 from __future__ import annotations
@@ -61,7 +63,12 @@ def _metric_columns(metrics: dict[str, Any]) -> dict[str, Any]:
         for name, m in section.items():
             if name.startswith("spurious") and isinstance(m, dict) and m.get("token_class") is not None:
                 share = m["predicted_counts"].get(m["token_class"], 0) / m["n"] if m.get("n") else None
-                cols[f"{'base.' if section is not metrics else ''}{name}.token_share"] = share
+                prefix = f"{'base.' if section is not metrics else ''}{name}"
+                cols[f"{prefix}.token_share"] = share
+                clean = section.get("clean")
+                if name.startswith("spurious:") and share is not None and isinstance(clean, dict) and clean.get("n"):
+                    # the same test rows with and without the token: what the token itself adds
+                    cols[f"{prefix}.lift"] = share - clean["predicted_counts"].get(m["token_class"], 0) / clean["n"]
     return cols
 
 
