@@ -58,10 +58,10 @@ def load(driver: Any, page: Path) -> dict[str, Any]:
             "images": driver.execute_script("return document.images.length;")}
 
 
-def screenshot(driver: Any, out: Path) -> Path:
-    """A full-page PNG (the window grows to the page's height)."""
+def screenshot(driver: Any, out: Path, max_height: int = 6000) -> Path:
+    """A PNG of the page from the top: the window grows to the page's height, at most ``max_height``."""
     height = driver.execute_script("return document.documentElement.scrollHeight;")
-    driver.set_window_size(1280, min(int(height) + 40, 6000))
+    driver.set_window_size(1280, min(int(height) + 40, max_height))
     out.parent.mkdir(parents=True, exist_ok=True)
     driver.save_screenshot(str(out))
     return out
@@ -71,6 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.report_screenshot", description=__doc__)
     parser.add_argument("report", type=Path)
     parser.add_argument("out", type=Path)
+    parser.add_argument("--max-height", type=int, default=6000, help="crop the page at this many pixels")
     args = parser.parse_args(argv)
     why = missing()
     if why:
@@ -79,7 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         state = load(driver, args.report)
         if state["errors"] or state["broken_images"]:
             parser.exit(1, f"error: {state}\n")
-        screenshot(driver, args.out)
+        screenshot(driver, args.out, args.max_height)
     print(f"wrote {args.out} ({state['images']} images, no console errors)")
     return 0
 

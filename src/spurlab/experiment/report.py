@@ -80,6 +80,14 @@ def _per_class_table(metrics: dict[str, Any]) -> Table:
                  caption="Finetuned model.")
 
 
+def _machine_line(machine: dict[str, Any]) -> str:
+    """CPU, cores, OS name and Python (the full platform string stays in metrics.json)."""
+    if not machine:
+        return "not recorded"
+    os_name = str(machine.get("platform", "")).split("-", 1)[0]
+    return f"{machine.get('cpu')}, {machine.get('cores')} cores, {os_name}, Python {machine.get('python')}"
+
+
 def run_report(run_dir: str | Path) -> Report:
     """The report of a finished run folder (one line when it is not one)."""
     run_dir = Path(run_dir)
@@ -99,7 +107,7 @@ def run_report(run_dir: str | Path) -> Report:
         "data": str((config.get("data") or {}).get("spec")),
         "data sha256": str(status.get("data_sha256")),
         "rows": f"{meta.get('n_train')} train, {meta.get('n_test')} test",
-        "machine": ", ".join(f"{k} {v}" for k, v in machine.items()) or "not recorded",
+        "machine": _machine_line(machine),
         "started / finished": f"{meta.get('started')} / {meta.get('finished')}",
     }
     sections = [Section("Metrics", "metrics", tables=[_metrics_table(metrics), _per_class_table(metrics)])]
