@@ -117,7 +117,8 @@ def test_diagnose_llama_cli_all_rows(runs: dict[str, Path], tmp_path: Path,
                                  "--threads", "1"], capsys)
     assert code == 0, err
     assert "flip to the token's class" in stdout and "H ft inj." in stdout
-    assert {p.name for p in out.iterdir()} == {"diagnose.json", "attention_entropy.png", "attention_mass.png"}
+    assert {p.name for p in out.iterdir()} == {"diagnose.json", "attention_entropy.png", "attention_mass.png",
+                                               "report.html"}
     d = json.loads((out / "diagnose.json").read_text())
     assert d["format"] == "spurlab.diagnose" and d["schema_version"] == 1 and d["causal"] is True
     assert d["n_layers"] == 2 and d["rows"]["n"] == 40 and d["seed"] == 0
