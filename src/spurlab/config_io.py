@@ -6,6 +6,7 @@ Used by ``spurlab run`` (experiment configs) and ``spurlab sweep`` (sweep specs 
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 from typing import Any
 
@@ -137,3 +138,14 @@ def describe_errors(exc: ValidationError) -> str:
         msg = str(err.get("msg", "invalid")).removeprefix("Value error, ")
         parts.append(f"{where}: {msg}" if where else msg)
     return "; ".join(parts)
+
+
+def flatten(obj: Any, prefix: str = "", out: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Nested mappings -> ``{"a.b.c": leaf}``; lists become JSON text."""
+    out = {} if out is None else out
+    if isinstance(obj, dict) and obj:
+        for key, value in obj.items():
+            flatten(value, f"{prefix}.{key}" if prefix else str(key), out)
+    elif prefix:
+        out[prefix] = json.dumps(obj, ensure_ascii=False) if isinstance(obj, (list, dict)) else obj
+    return out

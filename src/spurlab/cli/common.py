@@ -30,6 +30,12 @@ SplitOption = Annotated[str, typer.Option("--split", help="Which split to read: 
                                           "(train/test: the same seeded split as spurlab run).")]
 
 
+TrackingOption = Annotated[str | None, typer.Option(
+    "--tracking", help="Log finished runs to an experiment tracker: mlflow (pip install 'spurlab[tracking]').")]
+TrackingUriOption = Annotated[str | None, typer.Option(
+    "--tracking-uri", help="Where to log (default: MLFLOW_TRACKING_URI, else ./mlruns).")]
+
+
 def out_folder(value: str) -> Path:
     """``--out``: a folder; an empty value (which would mean the current folder) is a usage error."""
     if not str(value).strip():

@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from spurlab.cli.app import app
-from spurlab.cli.common import out_folder
+from spurlab.cli.common import TrackingOption, TrackingUriOption, out_folder
 
 
 def default_out_dir(name: str) -> Path:
@@ -27,6 +27,8 @@ def run_command(
                                       "(pytorch_model.bin, .pt); they can run code: only for trusted sources."),
     no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar."),
     no_report: bool = typer.Option(False, "--no-report", help="Do not write report.html into the run folder."),
+    tracking: TrackingOption = None,
+    tracking_uri: TrackingUriOption = None,
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate and print the resolved config, run nothing."),
 ) -> None:
     """Run one experiment: data → injection → LoRA/full/head training → clean + spurious evaluation.
@@ -44,8 +46,10 @@ def run_command(
     from spurlab.experiment.runner import run_experiment
     from spurlab.outputs import already_complete
     from spurlab.report.run_summary import predicted_count_table
+    from spurlab.tracking import open_tracker
 
     out_dir = out or default_out_dir(cfg.name)
+    tracker = open_tracker(tracking, tracking_uri)
     result = run_experiment(cfg, out_dir, overwrite=overwrite, progress=not no_progress,
                             report=not no_report)
     if result.reused:
@@ -54,5 +58,10 @@ def run_command(
     rows = [("clean", m["clean"])] + [(k, m[k]) for k in m if k.startswith("spurious:")]
     typer.echo(predicted_count_table(rows, m["label_names"]).replace("| model |", "| test set |"))
     typer.echo(f"run folder: {result.out_dir}")
+    if tracker is not None:
+        finished = str(m.get("meta", {}).get("finished"))
+        tags = {"spurlab.run_dir": str(result.out_dir.resolve()), "spurlab.finished": finished}
+        if tracker.find(tags) is None and tracker.log_run_folder(result.out_dir, tags=tags):
+            typer.echo(f"logged to {tracker.uri}")
     if not no_report:
         typer.echo(f"report: {result.out_dir / 'report.html'}")

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     import pandas as pd
 
 from spurlab.cli.app import app
-from spurlab.cli.common import number, out_folder
+from spurlab.cli.common import TrackingOption, TrackingUriOption, number, out_folder
 
 
 class ExecutorName(StrEnum):
@@ -38,6 +38,8 @@ def sweep_command(
                                    "another spec)."),
     max_points: int = typer.Option(10_000, "--max-points", min=1, help="Refuse a grid of more points than this "
                                    "(every point is validated before anything runs)."),
+    tracking: TrackingOption = None,
+    tracking_uri: TrackingUriOption = None,
     no_report: bool = typer.Option(False, "--no-report", help="Do not write the sweep's report.html (each run "
                                    "folder still gets its own)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Validate every grid point and print the grid; run "
@@ -63,7 +65,10 @@ def sweep_command(
         for line in grid_lines(sweep):
             typer.echo(line)
         return
-    run_sweep(sweep, out, runner, overwrite=overwrite, echo=typer.echo, html_report=not no_report)
+    from spurlab.tracking import open_tracker
+
+    tracker = open_tracker(tracking, tracking_uri)
+    run_sweep(sweep, out, runner, overwrite=overwrite, echo=typer.echo, html_report=not no_report, tracker=tracker)
 
 
 def _fmt(value: object, digits: int = 3) -> str:

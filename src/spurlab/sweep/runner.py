@@ -13,6 +13,7 @@ without recomputing. Another spec into the same folder is refused unless ``overw
 
 from __future__ import annotations
 
+import json
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from spurlab.sweep.executors import Executor, LocalExecutor, Outcome, Task
 from spurlab.sweep.report import write_sweep_report
 from spurlab.sweep.spec import Sweep, format_value
 from spurlab.sweep.store import DB_NAME, ResultRow, SweepStore
+from spurlab.tracking import MlflowTracker, warn
 
 SWEEP_FILE = "sweep.json"
 RUNS = "runs"
@@ -130,9 +132,11 @@ def describe_outcome(o: Outcome) -> str:
 
 
 def run_sweep(sweep: Sweep, out: str | Path, executor: Executor, *, overwrite: bool = False,
-              echo: Callable[[str], None] = print, html_report: bool = True) -> SweepReport:
+              echo: Callable[[str], None] = print, html_report: bool = True,
+              tracker: MlflowTracker | None = None) -> SweepReport:
     """Run the points not yet complete in ``out``'s store; a failed point is recorded and the rest go on. Then
-    (``html_report``) write the sweep's ``report.html``, failures included.
+    (``html_report``) write the sweep's ``report.html``, failures included. With a ``tracker``, the sweep is a
+    parent run and every complete point a child run, each logged once however often the sweep is resumed.
 
     Raises :class:`SweepFailed` at the end if any point failed in this call.
     """
@@ -161,15 +165,47 @@ def run_sweep(sweep: Sweep, out: str | Path, executor: Executor, *, overwrite: b
         done = len(report.complete) + len(report.failed)
         echo(f"[{done}/{len(todo)}] {p.key}: {describe_outcome(o)}")
 
-    executor.run(tasks, on_done)
+    parent = _tracking_parent(tracker, sweep)
+    logged: set[str] = set()
+
+    def log_point(key: str) -> None:
+        if tracker is None or parent is None or key in logged:
+            return
+        logged.add(key)
+        tags = {"spurlab.point_key": key, "spurlab.spec_hash": sweep.spec_hash}
+        if tracker.find({**tags, "mlflow.parentRunId": parent}) is None:
+            tracker.log_run_folder(out / RUNS / key, name=key, parent=parent, tags=tags)
+
+    def on_done_and_log(o: Outcome) -> None:
+        on_done(o)
+        if o.status == "complete":
+            log_point(o.key)
+
+    executor.run(tasks, on_done_and_log)
+    for key in report.skipped:  # complete before this call, maybe never logged (a kill, or no tracking then)
+        log_point(key)
     echo(f"sweep {sweep.name}: {len(report.skipped) + len(report.complete)} of {report.total} complete"
          f"{f', {len(report.failed)} failed' if report.failed else ''}; results in {out / DB_NAME}")
     if html_report:
         echo(f"report: {write_sweep_report(out)}")
+    if tracker is not None and parent is not None:
+        tracker.finish(parent, "FAILED" if report.failed else "FINISHED", [out / "report.html", out / SWEEP_FILE])
     if report.failed:
         raise SweepFailed(f"{len(report.failed)} of {report.total} grid points failed (first: {report.failed[0]}); "
                           f"see 'spurlab results {out}', re-run the same command to retry them")
     return report
+
+
+def _tracking_parent(tracker: MlflowTracker | None, sweep: Sweep) -> str | None:
+    """The parent run of this sweep: found by its spec hash when a killed sweep is resumed, else started."""
+    if tracker is None:
+        return None
+    tags = {"spurlab.kind": "sweep", "spurlab.spec_hash": sweep.spec_hash}
+    try:
+        return tracker.find(tags) or tracker.start(sweep.name, {**tags, "spurlab.grid": json.dumps(sweep.grid)[:5000]})
+    except Exception as exc:  # tracking never stops a sweep
+        warn(f"sweep {sweep.name} is not tracked: {type(exc).__name__}: {exc}")
+        return None
 
 
 def grid_lines(sweep: Sweep) -> list[str]:

@@ -20,23 +20,13 @@ from typing import Any
 import pandas as pd
 
 from spurlab.atomic import atomic_path
+from spurlab.config_io import flatten
 from spurlab.errors import SpurlabError
 from spurlab.sweep.store import ResultRow, SweepStore
 
 ROW_COLUMNS = ("key", "status")
 TAIL_COLUMNS = ("error", "seconds", "started", "finished", "run_dir")
 _SKIPPED_METRICS = {"schema_version", "status", "name", "label_names"}
-
-
-def flatten(obj: Any, prefix: str = "", out: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Nested mappings -> ``{"a.b.c": leaf}``; lists become JSON text."""
-    out = {} if out is None else out
-    if isinstance(obj, dict) and obj:
-        for key, value in obj.items():
-            flatten(value, f"{prefix}.{key}" if prefix else str(key), out)
-    elif prefix:
-        out[prefix] = json.dumps(obj, ensure_ascii=False) if isinstance(obj, (list, dict)) else obj
-    return out
 
 
 def _config_columns(config: dict[str, Any]) -> dict[str, Any]:
