@@ -60,6 +60,9 @@ def test_line_data_averages_rows_sharing_a_point() -> None:
     np.testing.assert_allclose(light["y_min"], [0.20, 0.60, 0.95, 1.00])
     np.testing.assert_allclose(light["y_max"], [0.40, 0.60, 0.95, 1.00])
     assert light["keys"].tolist()[0] == ["a", "a-seed1"]
+    # two seeds: a bootstrap interval of their mean inside their range; one seed: none
+    assert 0.20 <= light["ci_low"].iloc[0] < 0.30 < light["ci_high"].iloc[0] <= 0.40
+    assert light["ci_low"].iloc[1:].isna().all()
     aggressive = data[data["panel"] == 0.1]
     assert aggressive[["hue", "x", "y"]].to_numpy().tolist() == [[0.5, 4, 0.30]]
     assert "clean" not in {k for ks in data["keys"] for k in ks}  # no attack value: left out
@@ -85,6 +88,7 @@ def test_paper_figures_files_and_manifest(tmp_path: Path) -> None:
                            for p, h in ((0.0, 0.5), (0.0, 1.0), (0.1, 0.5))}
     light = series[("attack_success", 0.0, 0.5)]
     assert light["x"] == [1, 4] and light["n"] == [2, 1]
+    assert light["ci_low"][1] is None and 0.20 <= light["ci_low"][0] < light["ci_high"][0] <= 0.40
     np.testing.assert_allclose(light["mean"], [0.30, 0.60])
     np.testing.assert_allclose(series[("token_share", 0.0, 1.0)]["mean"], [0.97, 1.00])
     clean_series = {(s["panel"], s["hue"]): s for s in clean["series"]}

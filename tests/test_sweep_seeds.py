@@ -11,7 +11,8 @@ import yaml
 
 from conftest import run_cli
 from spurlab.errors import SpurlabError
-from spurlab.sweep.aggregate import aggregate_over_seeds, bootstrap_interval, separated
+from spurlab.report.intervals import bootstrap_interval
+from spurlab.sweep.aggregate import aggregate_over_seeds, separated
 from spurlab.sweep.spec import parse_spec
 
 pytestmark = pytest.mark.usefixtures("torch_threads")

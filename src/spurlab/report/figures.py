@@ -23,6 +23,7 @@ import pandas as pd
 
 from spurlab.atomic import finite_json, staged_outputs
 from spurlab.errors import SpurlabError
+from spurlab.report.intervals import bootstrap_interval
 from spurlab.report.style import pyplot
 
 RANK = "train.lora.r"
@@ -61,8 +62,9 @@ def add_token_class_columns(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def line_data(frame: pd.DataFrame, x: str, y: str, hue: str | None = None, panel: str | None = None) -> pd.DataFrame:
-    """What a line plot draws: one row per (panel, hue, x) with the mean, min and max of ``y``, the number of
-    table rows behind it and their keys. Rows where ``x`` or ``y`` is missing are left out."""
+    """What a line plot draws: one row per (panel, hue, x) with the mean, min and max of ``y``, a 95% bootstrap
+    interval of the mean (rows that differ only in their seed), the number of table rows behind it and their
+    keys. Rows where ``x`` or ``y`` is missing are left out."""
     missing = [c for c in (x, y, hue, panel) if c is not None and c not in frame.columns]
     if missing:
         raise SpurlabError(f"the results table has no column {missing[0]!r}")
@@ -75,6 +77,9 @@ def line_data(frame: pd.DataFrame, x: str, y: str, hue: str | None = None, panel
     groups = data.groupby(["panel", "hue", "x"], sort=False, dropna=False)
     out = groups["y"].agg(y="mean", y_min="min", y_max="max", n="count").reset_index()
     out["keys"] = groups["key"].agg(list).to_numpy() if len(out) else []
+    intervals = [bootstrap_interval(np.asarray(v, dtype=float)) for v in groups["y"].agg(list)] if len(out) else []
+    out["ci_low"] = [np.nan if ci is None else ci[0] for ci in intervals]
+    out["ci_high"] = [np.nan if ci is None else ci[1] for ci in intervals]
     order = sorted(range(len(out)), key=lambda i: tuple(_sort_key(out.at[i, c]) for c in ("panel", "hue", "x")))
     return out.iloc[order].reset_index(drop=True)
 
@@ -127,12 +132,15 @@ def _draw(fig_spec: Figure, path: Path) -> list[dict[str, Any]]:
                 xs = d["x"].to_numpy(float) if numeric_x else np.array([categories.index(v) for v in d["x"]])
                 label = _hue_label(fig_spec.hue, hue) if fig_spec.hue else None
                 ax.plot(xs, d["y"], marker="o", color=colors[k], label=label)
-                if (d["n"] > 1).any():
-                    ax.fill_between(xs, d["y_min"], d["y_max"], color=colors[k], alpha=0.15, linewidth=0)
+                if (d["n"] > 1).any():  # seeds: the 95% bootstrap interval of the mean as a band
+                    ax.fill_between(xs, d["ci_low"].fillna(d["y"]), d["ci_high"].fillna(d["y"]), color=colors[k],
+                                    alpha=0.2, linewidth=0)
                 series.append({"y": y, "panel": _plain(panel) if fig_spec.panel else None,
                                "hue": _plain(hue) if fig_spec.hue else None, "x": [_plain(v) for v in d["x"]],
                                "mean": [float(v) for v in d["y"]], "min": [float(v) for v in d["y_min"]],
                                "max": [float(v) for v in d["y_max"]], "n": [int(v) for v in d["n"]],
+                               "ci_low": [None if pd.isna(v) else float(v) for v in d["ci_low"]],
+                               "ci_high": [None if pd.isna(v) else float(v) for v in d["ci_high"]],
                                "keys": [list(map(str, ks)) for ks in d["keys"]]})
             if fig_spec.x == RANK and numeric_x:
                 ax.set_xscale("log", base=2)

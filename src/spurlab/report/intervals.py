@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
+RESAMPLES = 10_000
+
 
 def wilson_interval(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float] | None:
     """The Wilson score interval of ``successes`` out of ``n`` (None when ``n`` is 0)."""
@@ -39,8 +43,23 @@ def attack_interval(metrics: dict[str, Any], label_names: list[str]) -> tuple[fl
     return wilson_interval(hits, n)
 
 
+def bootstrap_interval(values: np.ndarray, confidence: float = 0.95, seed: int = 0) -> tuple[float, float] | None:
+    """Percentile bootstrap interval of the mean (None for fewer than 2 values; a point when all are equal)."""
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    if len(values) < 2:
+        return None
+    if np.all(values == values[0]):
+        return float(values[0]), float(values[0])
+    from scipy.stats import bootstrap  # slow to import; only reports need it
+
+    result = bootstrap((values,), np.mean, confidence_level=confidence, n_resamples=RESAMPLES,
+                       method="percentile", random_state=np.random.default_rng(seed))
+    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+
+
 def fmt_interval(ci: tuple[float, float] | None, digits: int = 3) -> str:
     return "–" if ci is None else f"[{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]"
 
 
-__all__ = ["accuracy_interval", "attack_interval", "fmt_interval", "wilson_interval"]
+__all__ = ["accuracy_interval", "attack_interval", "bootstrap_interval", "fmt_interval", "wilson_interval"]

@@ -7,25 +7,10 @@ import numpy as np
 import pandas as pd
 
 from spurlab.report.figures import add_token_class_columns
+from spurlab.report.intervals import bootstrap_interval
 
 SEED_KEYS = ("train.seed", "data.seed", "evaluation.seed")
 METRICS = ("clean.accuracy", "attack_success", "token_share", "lift")
-RESAMPLES = 10_000
-
-
-def bootstrap_interval(values: np.ndarray, confidence: float = 0.95, seed: int = 0) -> tuple[float, float] | None:
-    """Percentile bootstrap interval of the mean (None for fewer than 2 values; a point when all are equal)."""
-    values = np.asarray(values, dtype=float)
-    values = values[np.isfinite(values)]
-    if len(values) < 2:
-        return None
-    if np.all(values == values[0]):
-        return float(values[0]), float(values[0])
-    from scipy.stats import bootstrap
-
-    result = bootstrap((values,), np.mean, confidence_level=confidence, n_resamples=RESAMPLES,
-                       method="percentile", random_state=np.random.default_rng(seed))
-    return float(result.confidence_interval.low), float(result.confidence_interval.high)
 
 
 def aggregate_over_seeds(frame: pd.DataFrame, grid_keys: list[str]) -> pd.DataFrame:
