@@ -84,5 +84,6 @@ def run_demo(out: Path, *, overwrite: bool = False, max_train: int | None = None
     print("attack success = share of the other class's test rows predicted as the token's class; token share = "
           "share of all spurious-test predictions that go to the token's class; clean acc. = accuracy on the "
           "clean test split.", flush=True)
-    console.print(f"demo finished in {time.perf_counter() - t0:.0f} s; run folders under {out}")
+    console.print(f"demo finished in {time.perf_counter() - t0:.0f} s; run folders under {out}; open "
+                  f"{out / 'token-negative' / 'report.html'} (and the other runs' report.html) in a browser")
     return results
