@@ -92,6 +92,15 @@ class Outputs:
     request_key: str = "request"  # where the marker holds the request
 
 
+def read_output(folder: Path, outputs: Outputs) -> dict[str, Any]:
+    """The marker file of a finished output of this kind; one line when it is missing or of another kind."""
+    path = Path(folder) / outputs.marker
+    data = read_json_object(path)
+    if data is None or (outputs.format is not None and data.get("format") != outputs.format):
+        raise SpurlabError(f"{path}: not the {outputs.what} of spurlab (unreadable, or another format)")
+    return data
+
+
 def out_state(out_dir: Path, outputs: Outputs, request: Any, overwrite: bool,
               complete: Callable[[Path, dict[str, Any]], bool],
               difference: Callable[[dict[str, Any]], str] | None = None, inputs: Iterable[Path] = ()) -> State:

@@ -11,6 +11,7 @@ import typer
 
 if TYPE_CHECKING:
     import pandas as pd
+    from rich.console import Console
 
 from spurlab.cli.app import app
 from spurlab.cli.common import TrackingOption, TrackingUriOption, number, out_folder
@@ -93,7 +94,6 @@ def results_command(
                                    "write this table."),
 ) -> None:
     """Show a sweep's results (one row per finished or failed grid point); export the full table."""
-    from rich.console import Console
     from rich.table import Table
 
     from spurlab.report.figures import ATTACK, SHARE, add_token_class_columns
@@ -113,9 +113,7 @@ def results_command(
     total = len(info.get("keys") or []) or len(frame)
     n_complete = int((frame["status"] == "complete").sum()) if len(frame) else 0
     n_failed = len(frame) - n_complete
-    console = Console()
-    if not console.is_terminal:  # a file or pipe: no reason to fold cells to 80 columns
-        console = Console(width=200)
+    console = _console()
     table = Table(title=f"sweep {info.get('name', folder.name)}: {n_complete} complete, {n_failed} failed, "
                         f"{max(total - len(frame), 0)} not run yet (of {total})")
     grid = list(frame.attrs.get("grid_keys", []))
@@ -144,8 +142,14 @@ def results_command(
             console.print(f"wrote {label}: {path} ({len(frame)} rows)")
 
 
-def _print_aggregate(frame: pd.DataFrame, name: str, csv: Path | None, parquet: Path | None) -> None:
+def _console() -> Console:
     from rich.console import Console
+
+    console = Console()
+    return console if console.is_terminal else Console(width=200)  # a file or pipe: no folding to 80 columns
+
+
+def _print_aggregate(frame: pd.DataFrame, name: str, csv: Path | None, parquet: Path | None) -> None:
     from rich.table import Table
 
     from spurlab.sweep.aggregate import METRICS, SEED_KEYS, aggregate_over_seeds
@@ -158,7 +162,7 @@ def _print_aggregate(frame: pd.DataFrame, name: str, csv: Path | None, parquet: 
         if path is not None:
             export(agg, path)
     short = short_names(grid) if grid else {}
-    console = Console() if Console().is_terminal else Console(width=200)
+    console = _console()
     table = Table(title=f"sweep {name}: mean [95% bootstrap interval] over seeds")
     metrics = [m for m in METRICS if f"{m}.mean" in agg.columns]
     for header in (*(short[k] for k in grid), "n", *metrics):

@@ -10,12 +10,12 @@ from typing import Any
 
 from spurlab.atomic import finite_json, staged_outputs, write_json
 from spurlab.diagnose.diagnosis import FORMAT, OUTPUTS, DiagnosisReport
-from spurlab.diagnose.report import REPORT_FILE, diagnose_report
+from spurlab.diagnose.report import diagnose_report
 from spurlab.diagnose.run_inputs import RunInputs
 from spurlab.outputs import Outputs, State
 from spurlab.outputs import out_state as outputs_state
 from spurlab.report.diagnose_plots import plot_attention
-from spurlab.report.html import write_html
+from spurlab.report.html import REPORT_FILE, write_html
 
 DIAGNOSIS = Outputs(marker="diagnose.json", what="diagnosis", format=FORMAT, owned=(*OUTPUTS, REPORT_FILE))
 

@@ -3,14 +3,11 @@ and after finetuning, what inserting the token does to predictions, and the two 
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from spurlab.errors import SpurlabError
 from spurlab.report.document import Figure, Report, Section, Table
 
-REPORT_FILE = "report.html"
 FIGURES = (("attention_entropy.png", "Attention entropy per layer"),
            ("attention_mass.png", "Attention mass on the token per layer"))
 
@@ -54,15 +51,4 @@ def diagnose_report(doc: dict[str, Any], folder: Path | None = None) -> Report:
     return Report(f"Diagnosis of {provenance['run']}", "diagnose", provenance, headline, sections, numbers)
 
 
-def read_diagnosis_doc(folder: Path) -> dict[str, Any]:
-    path = Path(folder) / "diagnose.json"
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise SpurlabError(f"{path}: cannot read the diagnosis ({exc})") from None
-    if not isinstance(doc, dict) or doc.get("format") != "spurlab.diagnose":
-        raise SpurlabError(f"{path}: not the output of spurlab diagnose")
-    return doc
-
-
-__all__ = ["REPORT_FILE", "diagnose_report", "read_diagnosis_doc"]
+__all__ = ["diagnose_report"]

@@ -3,7 +3,6 @@ counts with and without the token), every metric with a 95% Wilson interval, the
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -11,19 +10,10 @@ import yaml
 
 from spurlab.errors import SpurlabError
 from spurlab.experiment.run_folder import is_complete, read_metrics
+from spurlab.outputs import read_json_object
 from spurlab.report.document import Figure, Report, Section, Table
 from spurlab.report.intervals import accuracy_interval, attack_interval, fmt_interval
 from spurlab.report.run_summary import eval_set_keys
-
-REPORT_FILE = "report.html"
-
-
-def _read_json(path: Path) -> dict[str, Any] | None:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    return data if isinstance(data, dict) else None
 
 
 def headline_table(metrics: dict[str, Any]) -> Table:
@@ -95,7 +85,7 @@ def run_report(run_dir: str | Path) -> Report:
         raise SpurlabError(f"{run_dir}: not a finished spurlab run folder (no DONE and complete metrics.json)")
     metrics = read_metrics(run_dir)
     meta = metrics.get("meta", {})
-    status = _read_json(run_dir / "status.json") or {}
+    status = read_json_object(run_dir / "status.json") or {}
     config_text = (run_dir / "config.yaml").read_text(encoding="utf-8") if (run_dir / "config.yaml").is_file() else ""
     config = yaml.safe_load(config_text) if config_text else {}
     machine = meta.get("machine") or {}
@@ -116,7 +106,7 @@ def run_report(run_dir: str | Path) -> Report:
                if (run_dir / name).is_file()]
     if figures:
         sections.append(Section("Figures", "figures", figures=figures))
-    injection = _read_json(run_dir / "injection" / "summary.json")
+    injection = read_json_object(run_dir / "injection" / "summary.json")
     if injection:
         cfg = injection.get("config", {})
         sections.append(Section("Injection", "injection", paragraphs=[
@@ -127,7 +117,7 @@ def run_report(run_dir: str | Path) -> Report:
                    ("injection summary (injection/summary.json)", "injection/summary.json")]))
     else:
         sections.append(Section("Injection", "injection", paragraphs=["Clean training data (no injection)."]))
-    defense = _read_json(run_dir / "defense" / "summary.json")
+    defense = read_json_object(run_dir / "defense" / "summary.json")
     if defense:
         sections.append(Section("Defense", "defense", paragraphs=[
             f"Defense {defense.get('defense') or defense.get('name')!s}: {defense.get('n_modified')} rows changed."],
@@ -139,4 +129,4 @@ def run_report(run_dir: str | Path) -> Report:
                   headline_numbers(metrics))
 
 
-__all__ = ["REPORT_FILE", "headline_numbers", "headline_table", "run_report"]
+__all__ = ["headline_numbers", "headline_table", "run_report"]

@@ -30,11 +30,12 @@ from typing import Any
 
 from spurlab.errors import SpurlabError
 from spurlab.outputs import State, check_schema, entries, read_json_object, refuse_foreign
+from spurlab.report.html import REPORT_FILE
 
 RUN_MARKERS = ("config.yaml", "status.json")
 # everything a run (and a diagnosis into its default folder) writes; anything else in a run folder is the user's
 RUN_OWNED = (*RUN_MARKERS, "injection", "defense", "adapter", "summary.md", "confusion_matrix.png", "metrics.json",
-             "DONE", "report.html", "diagnose")
+             "DONE", REPORT_FILE, "diagnose")
 # config keys that change how fast a run goes, not what it computes
 VOLATILE_KEYS = (("train", "threads"),)
 

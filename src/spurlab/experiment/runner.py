@@ -26,13 +26,13 @@ from spurlab.evaluate.metrics import compute_metrics
 from spurlab.evaluate.predict import predict
 from spurlab.evaluate.spurious import SpuriousSet, build_spurious_sets, token_classes
 from spurlab.experiment.config import ExperimentConfig, config_to_dict, dump_config
-from spurlab.experiment.report import REPORT_FILE, run_report
+from spurlab.experiment.report import run_report
 from spurlab.experiment.run_folder import read_metrics, run_dir_state
 from spurlab.inject import inject_many
 from spurlab.models.adapters import attach_trainable, save_trained
 from spurlab.models.loading import LoadedModel, check_model_source, load_classifier, load_tokenizer
 from spurlab.outputs import SCHEMA_VERSION, already_complete, sha256_rows
-from spurlab.report.html import write_html
+from spurlab.report.html import REPORT_FILE, write_html
 from spurlab.report.run_summary import write_confusion_png, write_summary
 from spurlab.runtime import machine, now, resolve_device, torch_threads
 from spurlab.train.batching import Encoded, encode

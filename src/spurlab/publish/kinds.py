@@ -4,17 +4,21 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from spurlab.diagnose.report import diagnose_report, read_diagnosis_doc
+from spurlab.diagnose.outputs import DIAGNOSIS
+from spurlab.diagnose.report import diagnose_report
 from spurlab.errors import SpurlabError
 from spurlab.experiment.report import run_report
+from spurlab.outputs import read_output
 from spurlab.report.document import Report
-from spurlab.report.html import write_html
-from spurlab.scan.report import read_findings_doc, scan_report
+from spurlab.report.html import REPORT_FILE, write_html
+from spurlab.scan.outputs import FINDINGS
+from spurlab.scan.report import scan_report
 from spurlab.sweep.report import sweep_report
+from spurlab.sweep.runner import SWEEP
 
 GENERATOR = b'<meta name="generator" content="spurlab'
 # kind -> the file that marks it
-KINDS = {"sweep": "sweep.json", "run": "metrics.json", "scan": "findings.json", "diagnose": "diagnose.json"}
+KINDS = {"sweep": SWEEP.marker, "run": "metrics.json", "scan": FINDINGS.marker, "diagnose": DIAGNOSIS.marker}
 
 
 def result_kind(path: str | Path) -> str:
@@ -41,10 +45,10 @@ def build_report(path: str | Path, data: str | None = None) -> Report:
     if kind == "run":
         return run_report(folder)
     if kind == "sweep":
-        return sweep_report(folder)
+        return sweep_report(folder, read_output(folder, SWEEP))
     if kind == "diagnose":
-        return diagnose_report(read_diagnosis_doc(folder), folder)
-    doc = read_findings_doc(folder)
+        return diagnose_report(read_output(folder, DIAGNOSIS), folder)
+    doc = read_output(folder, FINDINGS)
     texts = labels = None
     if data is not None:
         from spurlab.data.loaders import load_table
@@ -74,9 +78,9 @@ def write_report(path: str | Path, out: str | Path | None = None, data: str | No
     path = Path(path)
     report = build_report(path, data)
     folder = path.parent if path.is_file() else path
-    target = Path(out) if out is not None else folder / "report.html"
+    target = Path(out) if out is not None else folder / REPORT_FILE
     if target.is_dir():
-        raise SpurlabError(f"--out {target} is a folder; give the file to write, e.g. {target / 'report.html'}")
+        raise SpurlabError(f"--out {target} is a folder; give the file to write, e.g. {target / REPORT_FILE}")
     if target.suffix.lower() not in (".html", ".htm"):
         raise SpurlabError(f"--out {target}: a report is an .html file")
     if target.exists() and not overwrite and not is_spurlab_report(target):

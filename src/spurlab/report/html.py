@@ -13,6 +13,8 @@ from markupsafe import Markup, escape
 from spurlab.atomic import write_text
 from spurlab.report.document import Report, Table, fmt
 
+REPORT_FILE = "report.html"  # the name of the report in every output folder
+
 
 def _table_html(table: Table) -> Markup:
     """One table; numeric cells carry their value in ``data-value`` (sorting, and checking what is shown)."""
@@ -59,4 +61,4 @@ def write_html(report: Report, path: str | Path) -> Path:
     return Path(path)
 
 
-__all__ = ["render_html", "write_html"]
+__all__ = ["REPORT_FILE", "render_html", "write_html"]

@@ -10,12 +10,12 @@ from typing import Any
 from spurlab.atomic import staged_outputs, write_json
 from spurlab.outputs import Outputs, State, out_state
 from spurlab.report.entropy_histogram import plot_entropy_histogram
-from spurlab.report.html import write_html
-from spurlab.scan.report import REPORT_FILE, scan_report
-from spurlab.scan.scanner import ScanReport
+from spurlab.report.html import REPORT_FILE, write_html
+from spurlab.scan.report import scan_report
+from spurlab.scan.scanner import FORMAT, ScanReport
 
-FINDINGS = Outputs(marker="findings.json", what="findings", format="spurlab.scan", check_schema=False,
-                   owned=("findings.json", "entropy_histogram.png", "report.html"))
+FINDINGS = Outputs(marker="findings.json", what="findings", format=FORMAT, check_schema=False,
+                   owned=("findings.json", "entropy_histogram.png", REPORT_FILE))
 
 
 def scan_state(out_dir: Path, request: dict[str, Any], overwrite: bool, inputs: Iterable[Path] = ()) -> State:

@@ -3,15 +3,11 @@ finding highlighted in their text (when the texts are at hand), and the H(y|toke
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
-from spurlab.errors import SpurlabError
 from spurlab.report.document import Example, Figure, Report, Section, Table
 from spurlab.scan.shapes import normalize_token, shapes_of, token_spans
-
-REPORT_FILE = "report.html"
 
 
 def finding_spans(text: str, feature: str, kind: str, lowercase: bool = True) -> list[tuple[int, int]]:
@@ -76,15 +72,4 @@ def scan_report(findings_doc: dict[str, Any], texts: list[str] | None = None, la
                   {"n_findings": float(n)})
 
 
-def read_findings_doc(folder: Path) -> dict[str, Any]:
-    path = Path(folder) / "findings.json"
-    try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise SpurlabError(f"{path}: cannot read the findings ({exc})") from None
-    if not isinstance(doc, dict) or doc.get("format") != "spurlab.scan":
-        raise SpurlabError(f"{path}: not the findings of spurlab scan")
-    return doc
-
-
-__all__ = ["REPORT_FILE", "finding_spans", "read_findings_doc", "scan_report"]
+__all__ = ["finding_spans", "scan_report"]

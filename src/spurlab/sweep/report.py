@@ -11,14 +11,13 @@ from typing import Any
 import pandas as pd
 
 from spurlab.errors import SpurlabError
-from spurlab.outputs import read_json_object
 from spurlab.report.document import Figure, Report, Section, Table
 from spurlab.report.figures import add_token_class_columns, draw_figures
+from spurlab.report.html import REPORT_FILE, write_html
 from spurlab.sweep.aggregate import SEED_KEYS, aggregate_over_seeds
 from spurlab.sweep.store import SweepStore
 from spurlab.sweep.table import results_frame
 
-REPORT_FILE = "report.html"
 METRIC_COLUMNS = ("clean.accuracy", "attack_success", "token_share", "lift")
 
 
@@ -28,12 +27,10 @@ def _cell(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
-def sweep_report(folder: str | Path) -> Report:
-    """The report of a sweep folder (finished or not: failed and missing points are shown as such)."""
+def sweep_report(folder: str | Path, info: dict[str, Any]) -> Report:
+    """The report of a sweep folder whose ``sweep.json`` holds ``info`` (finished or not: failed and missing
+    points are shown as such)."""
     folder = Path(folder)
-    info = read_json_object(folder / "sweep.json") if (folder / "sweep.json").is_file() else None
-    if info is None or info.get("format") != "spurlab.sweep":
-        raise SpurlabError(f"{folder}: not a spurlab sweep folder (no sweep.json of spurlab sweep)")
     frame = results_frame(SweepStore(folder, readonly=True))
     grid_keys = list(frame.attrs.get("grid_keys", []))
     if not frame.empty:
@@ -103,10 +100,8 @@ def _figures(frame: pd.DataFrame) -> list[Figure]:
                 for f in summary["figures"]]
 
 
-def write_sweep_report(folder: str | Path) -> Path:
-    from spurlab.report.html import write_html
-
-    return write_html(sweep_report(folder), Path(folder) / REPORT_FILE)
+def write_sweep_report(folder: str | Path, info: dict[str, Any]) -> Path:
+    return write_html(sweep_report(folder, info), Path(folder) / REPORT_FILE)
 
 
-__all__ = ["REPORT_FILE", "sweep_report", "write_sweep_report"]
+__all__ = ["sweep_report", "write_sweep_report"]

@@ -27,6 +27,7 @@ from spurlab.experiment.config import config_to_dict
 from spurlab.experiment.runner import RunCache, load_data, validate_run
 from spurlab.models.loading import check_model_source
 from spurlab.outputs import Outputs, out_state, read_json_object
+from spurlab.report.html import REPORT_FILE
 from spurlab.sweep.executors import Executor, LocalExecutor, Outcome, Task
 from spurlab.sweep.report import write_sweep_report
 from spurlab.sweep.spec import Sweep, format_value
@@ -54,7 +55,7 @@ class SweepReport:
 
 SWEEP = Outputs(marker=SWEEP_FILE, what="sweep", format=FORMAT, check_schema=False, request_key="spec_hash",
                 owned=(SWEEP_FILE, DB_NAME, f"{DB_NAME}-journal", f"{DB_NAME}-wal", f"{DB_NAME}-shm", RUNS,
-                       "report.html"))
+                       REPORT_FILE))
 
 
 def read_sweep_file(folder: Path) -> dict[str, Any] | None:
@@ -187,9 +188,9 @@ def run_sweep(sweep: Sweep, out: str | Path, executor: Executor, *, overwrite: b
     echo(f"sweep {sweep.name}: {len(report.skipped) + len(report.complete)} of {report.total} complete"
          f"{f', {len(report.failed)} failed' if report.failed else ''}; results in {out / DB_NAME}")
     if html_report:
-        echo(f"report: {write_sweep_report(out)}")
+        echo(f"report: {write_sweep_report(out, read_sweep_file(out) or {})}")
     if tracker is not None and parent is not None:
-        tracker.finish(parent, "FAILED" if report.failed else "FINISHED", [out / "report.html", out / SWEEP_FILE])
+        tracker.finish(parent, "FAILED" if report.failed else "FINISHED", [out / REPORT_FILE, out / SWEEP_FILE])
     if report.failed:
         raise SweepFailed(f"{len(report.failed)} of {report.total} grid points failed (first: {report.failed[0]}); "
                           f"see 'spurlab results {out}', re-run the same command to retry them")
