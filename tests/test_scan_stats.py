@@ -104,7 +104,7 @@ def test_wilson_lower_bound() -> None:
 
 @pytest.mark.parametrize(("token", "shapes"), [
     ("2021-03-04", ("<DATE>",)), ("04/03/2021", ("<DATE>",)), ("1999", ("<YEAR>",)), ("42", ("<NUM>",)),
-    ("3.5%", ("<NUM>",)), ("<b>", ("<HTML>", "<HTML:b>")), ("</div>", ("<HTML>", "<HTML:div>")),
+    ("3.5%", ("<PCT>",)), ("<b>", ("<HTML>", "<HTML:b>")), ("</div>", ("<HTML>", "<HTML:div>")),
     ("<br/>", ("<HTML>", "<HTML:br>")), ("https://x.org/a", ("<URL>",)), ("@bob", ("<MENTION>",)),
     ("#tbt", ("<HASHTAG>",)), ("😀", ("<EMOJI>",)), ("!!", ("<PUNCT:!!+>",)), ("!", ()), ("word", ()),
     ("Word", ("<CASE:Xxxx>",)), ("WORD", ("<CASE:XXXX>",)), ("iPhone", ("<CASE:xXxx>",)),
