@@ -80,13 +80,14 @@ def hit_features(inserted: list[str], lowercase: bool = True) -> set[str]:
     return feats
 
 
-def plant(ds: TextDataset, source: str, location: str, proportion: float) -> tuple[Any, set[str]]:
-    """One benchmark case: ``source`` planted in ``proportion`` of the first label's rows (seed 13), and every
-    feature a planted string counts as."""
+def plant(ds: TextDataset, source: str, location: str, proportion: float,
+          poisoning: str = "clean_label") -> tuple[Any, set[str]]:
+    """One benchmark case: ``source`` planted in ``proportion`` of the first label's rows (seed 13; dirty-label:
+    of the other labels' rows, relabelled to the first label), and every feature a planted string counts as."""
     from spurlab.inject import InjectionConfig, inject
 
     res = inject(ds, InjectionConfig(source=source, target_label=ds.label_names[0], proportion=proportion,
-                                     location=location, seed=13, **SOURCES[source]))
+                                     location=location, seed=13, poisoning=poisoning, **SOURCES[source]))
     hits: set[str] = set()
     for rec in res.manifest:
         hits |= hit_features(rec["inserted"])

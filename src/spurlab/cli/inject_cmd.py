@@ -45,7 +45,8 @@ def _source_name(source: str | None, token: str | None, tokens: list[str] | None
 
 def build_config(*, source: str | None, token: str | None, tokens: str | None, tokens_file: str | None,
                  year_min: int | None, year_max: int | None, location: str, token_proportion: float,
-                 target_label: list[str] | None, proportion: float, seed: int) -> InjectionConfig:
+                 target_label: list[str] | None, proportion: float, seed: int,
+                 poisoning: str | None = None) -> InjectionConfig:
     """The InjectionConfig the options describe (unset options are left at the config defaults)."""
     token_list = split_list(tokens) if tokens is not None else None
     if tokens is not None and not token_list:
@@ -59,6 +60,7 @@ def build_config(*, source: str | None, token: str | None, tokens: str | None, t
         "target_label": None if not target_label or target_label == ["all"] else
         (target_label[0] if len(target_label) == 1 else list(target_label)),
         "token": token, "tokens": token_list, "path": tokens_file, "year_min": year_min, "year_max": year_max,
+        "poisoning": None if poisoning is None else poisoning.replace("-", "_"),
     }
     return InjectionConfig.from_dict({k: v for k, v in values.items() if v is not None or k == "target_label"})
 
@@ -79,6 +81,9 @@ def print_summary(result: TransformResult, out: Path, console: Console) -> None:
         console.print(Text(f"{summary['items_inserted']} items inserted; row {record['row']} "
                            f"(label {record['label']}) got {record['inserted']}:"))
         console.print(Text(f"  {after[:300]!r}"))
+    if summary.get("relabelled"):
+        moved = ", ".join(f"{k}: {v}" for k, v in summary["relabelled"].items())
+        console.print(Text(f"dirty-label: relabelled {moved}"))
     collisions = (summary.get("collisions") or {}).get("rows_with_any") or {}
     if collisions:
         console.print(Text(f"collisions: clean rows already containing the token(s), per label: {collisions}"))
@@ -103,6 +108,9 @@ def inject_command(
                                      "round(n * p) rows, half-to-even."),
     location: str = typer.Option("random", "--location", help="start (alias beginning), end or random."),
     seed: int = typer.Option(0, "--seed", min=0, help="Seed of all random choices."),
+    poisoning: str = typer.Option(None, "--poisoning", help="clean-label (default: labels kept, SSTI) or "
+                                  "dirty-label (rows of the other labels get the items and are relabelled to "
+                                  "the one --target-label; --proportion is then their share)."),
     token_proportion: float = typer.Option(0.0, "--token-proportion", parser=number(0, 1),
                                            help="0 = light SSTI (one item per "
                                            "row); >0 = max(1, int(n_words * x)) items (aggressive SSTI)."),
@@ -130,7 +138,7 @@ def inject_command(
     config = build_config(source=source, token=token, tokens=tokens, tokens_file=tokens_file,
                           year_min=year_min, year_max=year_max, location=location,
                           token_proportion=token_proportion, target_label=target_label,
-                          proportion=proportion, seed=seed)
+                          proportion=proportion, seed=seed, poisoning=poisoning)
     dataset = load_table(data, text_col=text_col, label_col=label_col, encoding=encoding, split=split,
                          labels=split_list(labels))
     request = {"config": config.to_record(), "text_col": dataset.text_col, "label_col": dataset.label_col,

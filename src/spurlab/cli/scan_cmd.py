@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from spurlab.cli.common import (
     split_list,
 )
 from spurlab.errors import SpurlabError
+from spurlab.scan.gate import FailOn, check_fail_on, exit_code, failing, gate_document
 from spurlab.scan.scanner import ScanConfig, ScanReport, scan
 
 
@@ -42,7 +44,7 @@ def print_report(report: ScanReport, top: int, console: Console) -> None:
     prior = ", ".join(f"{k} {v:.2f}" for k, v in s["label_prior"].items())
     console.print(Text(f"{s['dataset']}: {s['n_rows']} rows, prior {prior}; {s['n_tested_features']} features "
                        f"tested (support >= {s['min_support']}), {s['n_findings']} findings at "
-                       f"{s['correction']} p < {s['alpha']}"))
+                       f"{s['correction']} p < {s['alpha']}, {s.get('n_planted', 0)} read as planted"))
     ctx = s.get("context") or {}
     if ctx.get("tested"):
         console.print(Text(f"context test on the top {ctx['tested']}: {ctx['explained_by_text']} explained by the "
@@ -58,7 +60,7 @@ def print_report(report: ScanReport, top: int, console: Console) -> None:
     for name, justify in (("#", "right"), ("feature", "left"), ("kind, where", "left"), ("rows", "right"),
                           ("label", "left"), ("p(y|t)", "right"), ("H bits", "right"), ("PMI", "right"),
                           ("p adj", "right"), ("edge skew", "right"), ("score", "right"),
-                          ("planting ev.", "right"), ("context p", "right")):
+                          ("planting ev.", "right"), ("context p", "right"), ("planted", "left")):
         table.add_column(name, justify=justify, overflow="fold")  # type: ignore[arg-type]
     for i, f in enumerate(report.findings[:top], 1):
         where = {"start": "first token", "end": "last token", "inserted": "inserted"}.get(f.position, "anywhere")
@@ -67,7 +69,7 @@ def print_report(report: ScanReport, top: int, console: Console) -> None:
                       f"{f.entropy:.3f}", "-" if f.pmi is None else f"{f.pmi:.2f}", _fmt_p(f.log10_p_adj),
                       "-" if f.position_skew is None else f"{f.position_skew:.2f}", f"{f.score:.3f}",
                       "-" if f.planting_evidence is None else f"{f.planting_evidence:.2f}",
-                      _fmt_context(f.context_p, f.explained_by_text))
+                      _fmt_context(f.context_p, f.explained_by_text), "yes" if f.planted else "")
     console.print(table)
 
 
@@ -94,6 +96,11 @@ def scan_command(
     inserted_boost: float = typer.Option(7.0, "--inserted-boost", parser=number(0),
                                          help="Ranking weight of reading as inserted "
                                          "more often than the corpus' words (0: rank by score alone)."),
+    fail_on: str = typer.Option(None, "--fail-on", help="A data gate: exit 3 when a finding is at or above "
+                                "this level: planted (unexplained by the text, planting evidence above the "
+                                "documented level) or any (every finding). Exit 0 otherwise, 2 for bad input."),
+    output_format: str = typer.Option("table", "--format", help="table (for people) or json (a stable, "
+                                      "versioned document on stdout; see docs/scan.md)."),
     no_report: bool = typer.Option(False, "--no-report", help="Do not write report.html into --out."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Redo even when --out already holds these "
                                    "findings, or replace the findings of other inputs."),
@@ -108,6 +115,9 @@ def scan_command(
         raise SpurlabError(f"--top must be at least 1, got {top}")
     if rank_by not in ("purity", "significance"):
         raise SpurlabError(f"unknown --rank-by {rank_by!r} (use purity or significance)")
+    if output_format not in ("table", "json"):
+        raise SpurlabError(f"unknown --format {output_format!r} (use table or json)")
+    gate_level = check_fail_on(fail_on)
     config = ScanConfig(alpha=alpha, min_support=min_support, correction=correction,  # type: ignore[arg-type]
                         lowercase=not case_sensitive, shapes=not no_shapes, tokenizer=tokenizer,
                         rank_by=rank_by, context=not no_context, inserted=not no_inserted,  # type: ignore[arg-type]
@@ -127,14 +137,36 @@ def scan_command(
         request = {"config": asdict(config), "text_col": dataset.text_col, "label_col": dataset.label_col,
                    "input_sha256": frame_sha256(dataset.frame)}
         if scan_state(out, request, overwrite, spec_files(data)) == "complete":
-            typer.echo(already_complete(out))
+            from spurlab.outputs import read_output
+            from spurlab.scan.outputs import FINDINGS
+            from spurlab.scan.scanner import report_from_dict
+
+            report = report_from_dict(read_output(out, FINDINGS))
+            typer.echo(already_complete(out), err=output_format == "json")
+            _finish(report, gate_level, output_format)
             return
     report = scan(dataset, config)
-    console = Console(width=None if sys.stdout.isatty() else 140)
-    print_report(report, top, console)
+    as_json = output_format == "json"
+    console = Console(width=None if sys.stdout.isatty() else 140, stderr=as_json)
+    if not as_json:
+        print_report(report, top, console)
     if out is not None:
         from spurlab.scan.outputs import write_outputs
 
         paths = write_outputs(report, out, request, texts=dataset.texts, labels=dataset.label_strings,
                               html=not no_report)
         console.print(Text("wrote " + ", ".join(str(p) for p in paths)))
+    _finish(report, gate_level, output_format)
+
+
+def _finish(report: ScanReport, gate_level: FailOn | None, output_format: str) -> None:
+    """Print the JSON document (``--format json``) and exit with the gate's code."""
+    if output_format == "json":
+        typer.echo(json.dumps(gate_document(report, gate_level), ensure_ascii=False, allow_nan=False))
+    code = exit_code(report, gate_level)
+    if gate_level is not None and output_format != "json":
+        n = len(failing(report, gate_level))
+        typer.echo(f"gate --fail-on {gate_level}: " + (f"FAILED, {n} finding{'s' * (n != 1)} at or above the "
+                                                          "level (exit 3)" if code else "passed"), err=True)
+    if code:
+        raise typer.Exit(code)

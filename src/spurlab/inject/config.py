@@ -12,6 +12,7 @@ from spurlab.errors import SpurlabError
 from spurlab.inject.sources import SHORTHAND, SOURCES
 
 Location = Literal["start", "end", "random"]
+Poisoning = Literal["clean_label", "dirty_label"]
 LOCATION_ALIASES = {"beginning": "start"}
 
 
@@ -28,6 +29,10 @@ class InjectionConfig(BaseModel):
     (test-time injection); ``proportion`` is the share of each target label's rows that are modified: exactly
     ``round(n_label * proportion)`` rows, with Python's ``round`` (half-to-even: 2.5 -> 2, 3.5 -> 4), as the
     paper's Python code does.
+
+    ``poisoning="dirty_label"`` is the backdoor literature's default: rows of every *other* label get the
+    items and are relabelled to the one ``target_label``; ``proportion`` is then the share of each other
+    label's rows that are modified. ``clean_label`` (the default, SSTI) leaves every label as it was.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, arbitrary_types_allowed=True, allow_inf_nan=False)
@@ -46,6 +51,8 @@ class InjectionConfig(BaseModel):
         None, description="label(s) whose rows are modified; None = every label")
     proportion: float = Field(1.0, ge=0.0, le=1.0, description="share of each target label's rows modified")
     seed: int = Field(0, ge=0, lt=2**63, description="seed of numpy.random.default_rng")
+    poisoning: Poisoning = Field("clean_label", description="clean_label (labels kept) or dirty_label (rows "
+                                 "of the other labels get the items and are relabelled to target_label)")
 
     @field_validator("location", mode="before")
     @classmethod
@@ -72,6 +79,9 @@ class InjectionConfig(BaseModel):
             raise ValueError(f"year_min {self.year_min} is after year_max {self.year_max}")
         if not isinstance(self.source, str) and self.params:
             raise ValueError("a callable source takes no params")
+        if self.poisoning == "dirty_label" and (self.target_label is None or (
+                isinstance(self.target_label, list) and len(self.target_label) != 1)):
+            raise ValueError("dirty_label poisoning relabels rows to one target_label: give exactly one")
         self._resolve_params()
         return self
 

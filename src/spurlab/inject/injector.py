@@ -107,6 +107,8 @@ def _apply(dataset: TextDataset, configs: list[InjectionConfig]
         raise SpurlabError(f"{dataset.name}: the dataset is empty")
     labels = dataset.label_strings
     values = dataset.frame[dataset.text_col].tolist()
+    label_values = dataset.frame[dataset.label_col].tolist()
+    relabelled = False
     sources = [build_source(c) for c in configs]
     taken: set[int] = set()
     manifest: list[dict[str, Any]] = []
@@ -114,25 +116,46 @@ def _apply(dataset: TextDataset, configs: list[InjectionConfig]
     for index, (config, source) in enumerate(zip(configs, sources, strict=True)):
         rng = np.random.default_rng(config.seed)
         targets = _target_labels(dataset, config.target_label)
-        counts, chosen = _select_rows(labels, targets, config.proportion, rng, taken)
+        dirty = config.poisoning == "dirty_label"
+        # dirty-label: the rows come from every other label and take the target's label value
+        pool_labels = [name for name in dataset.label_names if name not in targets] if dirty else targets
+        counts, chosen = _select_rows(labels, pool_labels, config.proportion, rng, taken)
         rows = sorted(i for picked in chosen.values() for i in picked)
         taken.update(rows)
+        new_label = _label_value(dataset, label_values, targets[0]) if dirty else None
         for row in rows:
             original = values[row]
             missing = _is_missing(original)
             text = "" if missing else str(original)
             new_text, record = _modify_row(text, source, config, rng)
             record.update(row=row, label=labels[row], config=index)
+            if dirty:
+                record.update(label=targets[0], original_label=labels[row])
+                label_values[row] = new_label
+                relabelled = True
             if missing:
                 record["original_missing"] = True
             values[row] = new_text
             manifest.append(record)
-        per_config.append({"target_labels": targets, "rows_per_label": counts,
-                           "modified_per_label": {k: len(v) for k, v in chosen.items()}})
+        per_config.append({"target_labels": targets, "poisoning": config.poisoning,
+                           "rows_per_label": counts, "modified_per_label": {k: len(v) for k, v in chosen.items()}})
     manifest.sort(key=lambda r: r["row"])
     frame = dataset.frame.copy()
     frame[dataset.text_col] = _text_column(frame, dataset.text_col, values)
+    if relabelled:
+        frame[dataset.label_col] = _text_column(frame, dataset.label_col, label_values)
     return dataset.with_frame(frame), manifest, per_config
+
+
+def _label_value(dataset: TextDataset, label_values: list[Any], name: str) -> Any:
+    """The value the label column holds for label ``name`` (an int column keeps ints)."""
+    for value in label_values:
+        if not _is_missing(value) and label_to_str(value) == name:
+            return value
+    column = dataset.frame[dataset.label_col]
+    if column.dtype.kind in "iu" and name.lstrip("-").isdigit():
+        return int(name)
+    return name
 
 
 def _summary(dataset: TextDataset, configs: list[InjectionConfig], manifest: list[dict[str, Any]],
@@ -143,8 +166,12 @@ def _summary(dataset: TextDataset, configs: list[InjectionConfig], manifest: lis
         if label in rows_per_label:
             rows_per_label[label] += 1
     modified = {name: 0 for name in dataset.label_names}
+    relabelled: dict[str, int] = {}
     for record in manifest:
         modified[record["label"]] = modified.get(record["label"], 0) + 1
+        if "original_label" in record:
+            key = f"{record['original_label']} -> {record['label']}"
+            relabelled[key] = relabelled.get(key, 0) + 1
     summary: dict[str, Any] = {
         "spurlab_version": __version__,
         "dataset": dataset.name,
@@ -156,6 +183,8 @@ def _summary(dataset: TextDataset, configs: list[InjectionConfig], manifest: lis
         "items_inserted": sum(r["n_items"] for r in manifest),
         "strings_inserted": sum(len(r["inserted"]) for r in manifest),
         "rounding": ROUNDING,
+        "poisoning": sorted({c.poisoning for c in configs}) if len(configs) > 1 else configs[0].poisoning,
+        "relabelled": relabelled,
         "data_sha256": None,
     }
     if len(configs) == 1:
@@ -214,6 +243,7 @@ def undo(dataset: TextDataset, manifest: Sequence[Mapping[str, Any]]) -> TextDat
     """Restore the original texts from an injected dataset and its manifest alone (exact, checked)."""
     values = dataset.frame[dataset.text_col].tolist()
     seen: set[int] = set()
+    restore_labels: dict[int, Any] = {}
     for record in manifest:
         try:
             row = int(record["row"])
@@ -223,6 +253,8 @@ def undo(dataset: TextDataset, manifest: Sequence[Mapping[str, Any]]) -> TextDat
         if not 0 <= row < len(values) or row in seen:
             raise SpurlabError(f"manifest row {row} is outside the data or listed twice")
         seen.add(row)
+        if "original_label" in record:
+            restore_labels[row] = record["original_label"]
         where = f"manifest row {row}"
         text = values[row]
         if not isinstance(text, str):
@@ -234,4 +266,9 @@ def undo(dataset: TextDataset, manifest: Sequence[Mapping[str, Any]]) -> TextDat
         values[row] = None if record.get("original_missing") else original
     frame = dataset.frame.copy()
     frame[dataset.text_col] = _text_column(frame, dataset.text_col, values)
+    if restore_labels:
+        label_values = frame[dataset.label_col].tolist()
+        for row, name in restore_labels.items():
+            label_values[row] = _label_value(dataset, label_values, str(name))
+        frame[dataset.label_col] = _text_column(frame, dataset.label_col, label_values)
     return dataset.with_frame(frame)

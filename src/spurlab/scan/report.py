@@ -23,10 +23,11 @@ def finding_spans(text: str, feature: str, kind: str, lowercase: bool = True) ->
 def _findings_table(findings: list[dict[str, Any]]) -> Table:
     rows = [[f.get("score_rank", i + 1), f["feature"], f["kind"], f.get("position", "any"), f["label"], f["support"],
              f.get("p_label"), f.get("log10_p_adj"), f.get("inserted_share"),
-             {True: "yes", False: "no", None: "not tested"}[f.get("explained_by_text")]]
+             {True: "yes", False: "no", None: "not tested"}[f.get("explained_by_text")],
+             "yes" if f.get("planted") else "no"]
             for i, f in enumerate(findings)]
     return Table(["rank", "feature", "kind", "position", "label", "rows", "p(label | feature)", "log10 p (adj.)",
-                  "inserted share", "explained by text"], rows, key="findings",
+                  "inserted share", "explained by text", "reads as planted"], rows, key="findings",
                  caption="Ranked findings: features far more frequent in one label's rows than chance allows.")
 
 
@@ -43,8 +44,10 @@ def scan_report(findings_doc: dict[str, Any], texts: list[str] | None = None, la
         "test": f"{summary.get('correction')} at alpha {summary.get('alpha')}, {summary.get('n_tests')} tests",
         "format": f"{findings_doc.get('format')} version {findings_doc.get('version')}",
     }
-    headline = Table(["findings", "tokens", "subwords", "shapes", "context-tested", "explained by text"],
-                     [[summary.get("n_findings", len(findings)), *[(summary.get("n_findings_by_kind") or {}).get(k, 0)
+    headline = Table(["findings", "reads as planted", "tokens", "subwords", "shapes", "context-tested",
+                      "explained by text"],
+                     [[summary.get("n_findings", len(findings)), summary.get("n_planted", "not recorded"),
+                       *[(summary.get("n_findings_by_kind") or {}).get(k, 0)
                                                                    for k in ("token", "subword", "shape")],
                        (summary.get("context") or {}).get("tested", 0),
                        (summary.get("context") or {}).get("explained_by_text", 0)]],

@@ -44,11 +44,17 @@ from spurlab.scan.stats import (
 )
 
 FORMAT = "spurlab.scan"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: findings carry ``planted``; the summary ``n_planted``
 #: Default minimum number of rows a feature must appear in to be tested (see docs/scan.md).
 DEFAULT_MIN_SUPPORT = 10
 #: The paper's diagnostic: H(y|t) over tokens seen in more than this many rows.
 HISTOGRAM_MIN_SUPPORT = 50
+#: When an unexplained finding reads as planted (see ``ScanConfig``): planting evidence at least
+#: ``PLANTED_EVIDENCE``, or a share of its label's rows at least ``PLANTED_SHARE`` with a purity lower bound at
+#: least ``PLANTED_PURITY``. Chosen on the gate benchmark's dev datasets only (``python -m bench.gate``).
+PLANTED_EVIDENCE = 0.5
+PLANTED_SHARE = 0.01
+PLANTED_PURITY = 0.85
 
 
 @dataclass
@@ -74,6 +80,12 @@ class ScanConfig:
     context_alpha: float = 0.01
     context_permutations: int = 1000  # at most; sequential, see spurlab.scan.context
     context_max_rows: int = 5000  # rows of a class sampled for the test
+    # a finding *reads as planted* when the context test did not explain it and either its planting evidence is
+    # at least planted_evidence, or it is in at least planted_share of its label's rows with a purity lower
+    # bound of at least planted_purity (docs/scan.md, "The data gate")
+    planted_evidence: float = PLANTED_EVIDENCE
+    planted_share: float = PLANTED_SHARE
+    planted_purity: float = PLANTED_PURITY
     seed: int = 0
 
     def validate(self) -> None:
@@ -94,6 +106,9 @@ class ScanConfig:
             raise SpurlabError("context test: top must be >= 0, permutations >= 1 and max rows >= 10")
         if not (0.0 < float(self.context_alpha) < 1.0):
             raise SpurlabError(f"context alpha must be between 0 and 1 (exclusive), got {self.context_alpha}")
+        for name in ("planted_evidence", "planted_share", "planted_purity"):
+            if not (0.0 <= float(getattr(self, name)) <= 1.0):
+                raise SpurlabError(f"{name.replace('_', ' ')} must be between 0 and 1, got {getattr(self, name)}")
 
     @property
     def effective_min_support(self) -> int:
@@ -133,6 +148,8 @@ class Finding:
     # how strongly the feature's inserted occurrences point to planting (planting_evidence), in [0, 1]; the
     # ranking weight is score * (1 + inserted_boost * planting_evidence); None where inserted_share is None
     planting_evidence: float | None = None
+    # reads as planted: context-tested and not explained by the text, planting evidence >= the configured level
+    planted: bool = False
     examples: list[int] = field(default_factory=list)  # row indices with the feature and that label
 
     def to_dict(self) -> dict[str, Any]:
@@ -374,6 +391,8 @@ def _report(dataset: TextDataset, c: FeatureCounts, config: ScanConfig,
     if findings:
         findings, feat_cols = _rank(findings, feat_cols, c, label_ids, config)
     _add_examples(findings, feat_cols, c, label_ids, config.max_examples)
+    for f in findings:
+        f.planted = reads_as_planted(f, int(c.label_counts[f.label_id]), config)
     histogram, entropies, flagged_entropies = _histogram(c, t, ent, len(labels), config)
     by_kind = Counter(f.kind for f in findings)
     summary = {
@@ -383,6 +402,7 @@ def _report(dataset: TextDataset, c: FeatureCounts, config: ScanConfig,
         "n_features": len(c.features), "n_tested_features": int(t.tested.size),
         "n_tests": int(t.log10_p.size), "min_support": config.effective_min_support, "alpha": config.alpha,
         "correction": config.correction, "n_findings": len(findings),
+        "n_planted": sum(f.planted for f in findings),
         "n_findings_by_kind": {kind: by_kind[kind] for kind in ("token", "subword", "shape")},
         "context": {
             "tested": sum(f.context_p is not None for f in findings),
@@ -392,6 +412,17 @@ def _report(dataset: TextDataset, c: FeatureCounts, config: ScanConfig,
         "histogram": histogram,
     }
     return ScanReport(findings, _clean(summary), _clean(asdict(config)), entropies, flagged_entropies)
+
+
+def reads_as_planted(finding: Finding, label_rows: int, config: ScanConfig) -> bool:
+    """Whether a finding reads as planted: the context test did not explain it, and either its occurrences read
+    as inserted (planting evidence) or it sits in a sizeable share of its label's rows almost only there."""
+    if finding.explained_by_text is not False:
+        return False
+    if (finding.planting_evidence or 0.0) >= config.planted_evidence:
+        return True
+    share = finding.counts.get(finding.label, 0) / max(label_rows, 1)
+    return share >= config.planted_share and finding.purity_lb >= config.planted_purity
 
 
 def _inserted_weights(findings: list[Finding], cols: list[int], c: FeatureCounts, boost: float, z: float
