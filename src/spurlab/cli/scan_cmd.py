@@ -24,7 +24,7 @@ from spurlab.cli.common import (
     split_list,
 )
 from spurlab.errors import SpurlabError
-from spurlab.scan.gate import FailOn, check_fail_on, exit_code, failing, gate_document
+from spurlab.scan.gate import EXIT_FINDINGS, FailOn, check_fail_on, failing, gate_document
 from spurlab.scan.scanner import ScanConfig, ScanReport, scan
 
 
@@ -163,10 +163,9 @@ def _finish(report: ScanReport, gate_level: FailOn | None, output_format: str) -
     """Print the JSON document (``--format json``) and exit with the gate's code."""
     if output_format == "json":
         typer.echo(json.dumps(gate_document(report, gate_level), ensure_ascii=False, allow_nan=False))
-    code = exit_code(report, gate_level)
+    n = len(failing(report, gate_level))
     if gate_level is not None and output_format != "json":
-        n = len(failing(report, gate_level))
         typer.echo(f"gate --fail-on {gate_level}: " + (f"FAILED, {n} finding{'s' * (n != 1)} at or above the "
-                                                          "level (exit 3)" if code else "passed"), err=True)
-    if code:
-        raise typer.Exit(code)
+                                                          "level (exit 3)" if n else "passed"), err=True)
+    if n:
+        raise typer.Exit(EXIT_FINDINGS)

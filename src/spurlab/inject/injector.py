@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -122,7 +122,7 @@ def _apply(dataset: TextDataset, configs: list[InjectionConfig]
         counts, chosen = _select_rows(labels, pool_labels, config.proportion, rng, taken)
         rows = sorted(i for picked in chosen.values() for i in picked)
         taken.update(rows)
-        new_label = _label_value(dataset, label_values, targets[0]) if dirty else None
+        new_label = _label_values(dataset)(targets[0]) if dirty else None
         for row in rows:
             original = values[row]
             missing = _is_missing(original)
@@ -147,15 +147,19 @@ def _apply(dataset: TextDataset, configs: list[InjectionConfig]
     return dataset.with_frame(frame), manifest, per_config
 
 
-def _label_value(dataset: TextDataset, label_values: list[Any], name: str) -> Any:
-    """The value the label column holds for label ``name`` (an int column keeps ints)."""
-    for value in label_values:
-        if not _is_missing(value) and label_to_str(value) == name:
-            return value
+def _label_values(dataset: TextDataset) -> Callable[[str], Any]:
+    """A function from a label name to the value the label column holds for it (an int column keeps ints, also
+    for a label no row holds any more)."""
     column = dataset.frame[dataset.label_col]
-    if column.dtype.kind in "iu" and name.lstrip("-").isdigit():
-        return int(name)
-    return name
+    by_name = {label_to_str(v): v for v in pd.unique(column) if not _is_missing(v)}
+    integer = column.dtype.kind in "iu"
+
+    def value(name: str) -> Any:
+        if name in by_name:
+            return by_name[name]
+        return int(name) if integer and name.lstrip("-").isdigit() else name
+
+    return value
 
 
 def _summary(dataset: TextDataset, configs: list[InjectionConfig], manifest: list[dict[str, Any]],
@@ -268,7 +272,8 @@ def undo(dataset: TextDataset, manifest: Sequence[Mapping[str, Any]]) -> TextDat
     frame[dataset.text_col] = _text_column(frame, dataset.text_col, values)
     if restore_labels:
         label_values = frame[dataset.label_col].tolist()
+        value_of = _label_values(dataset)
         for row, name in restore_labels.items():
-            label_values[row] = _label_value(dataset, label_values, str(name))
+            label_values[row] = value_of(str(name))
         frame[dataset.label_col] = _text_column(frame, dataset.label_col, label_values)
     return dataset.with_frame(frame)

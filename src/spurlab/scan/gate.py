@@ -40,11 +40,6 @@ def failing(report: ScanReport, fail_on: FailOn | None) -> list[Finding]:
     return [f for f in report.findings if fail_on == "any" or f.planted]
 
 
-def exit_code(report: ScanReport, fail_on: FailOn | None) -> int:
-    """0 when nothing is at or above the gate's level, else ``EXIT_FINDINGS``."""
-    return EXIT_FINDINGS if failing(report, fail_on) else 0
-
-
 def gate_document(report: ScanReport, fail_on: FailOn | None) -> dict[str, Any]:
     """The stable JSON document of one scan: dataset summary, the gate's verdict and every finding, ranked."""
     s = report.summary
@@ -62,5 +57,5 @@ def gate_document(report: ScanReport, fail_on: FailOn | None) -> dict[str, Any]:
     }
 
 
-__all__ = ["EXIT_FINDINGS", "FAIL_ON", "GATE_FORMAT", "GATE_VERSION", "check_fail_on", "exit_code", "failing",
+__all__ = ["EXIT_FINDINGS", "FAIL_ON", "GATE_FORMAT", "GATE_VERSION", "check_fail_on", "failing",
            "gate_document"]

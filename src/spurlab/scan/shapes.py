@@ -90,19 +90,19 @@ TOKEN_RE = re.compile("|".join([*_HEAD, rf"(?i:\b{_PHRASES}\b)", *_TAIL]))
 #: (Matching lowercased text instead would miss names written with characters that only match under Python's
 #: case-insensitive rules, such as the long s in "ſky blue".)
 PHRASE_FIND_RE = re.compile(rf"(?i:(?<!\w){_PHRASES}(?!\w))")
-_DATE_RE = re.compile(_DATE + "$")
-_YEAR_RE = re.compile(r"(?:1[0-9]{3}|2[0-9]{3})$")
-_NUMBER_RE = re.compile(_NUMBER + "$")
+
+
+def _whole(pattern: str) -> re.Pattern[str]:
+    """``pattern`` matched against a whole token (with ``.match``)."""
+    return re.compile(f"(?:{pattern})$")
+
+
+_DATE_RE, _NUMBER_RE, _TIME_RE, _PRICE_RE, _UNIT_RE, _EMAIL_RE, _DOMAIN_RE, _INVISIBLE_RE, _B64_RE = map(
+    _whole, [_DATE, _NUMBER, _TIME, _PRICE, _UNIT, _EMAIL, _DOMAIN, _INVISIBLE, _B64])
+_EMOJI_RE = _whole(f"(?:{_EMOJI})+")
+_YEAR_RE = _whole(r"1[0-9]{3}|2[0-9]{3}")
+_HEX_RE = _whole(r"(?=[0-9a-fA-F-]*[0-9])(?=[0-9a-fA-F-]*[a-fA-F])[0-9a-fA-F]{4,}(?:-[0-9a-fA-F]{4,})*")
 _HTML_RE = re.compile(r"</?([A-Za-z][A-Za-z0-9]*)")
-_EMOJI_RE = re.compile(f"(?:{_EMOJI})+$")
-_TIME_RE = re.compile(f"(?:{_TIME})$")
-_PRICE_RE = re.compile(f"(?:{_PRICE})$")
-_UNIT_RE = re.compile(_UNIT + "$")
-_EMAIL_RE = re.compile(_EMAIL + "$")
-_DOMAIN_RE = re.compile(f"(?:{_DOMAIN})$")
-_INVISIBLE_RE = re.compile(_INVISIBLE + "$")
-_HEX_RE = re.compile(r"(?=[0-9a-fA-F-]*[0-9])(?=[0-9a-fA-F-]*[a-fA-F])[0-9a-fA-F]{4,}(?:-[0-9a-fA-F]{4,})*$")
-_B64_RE = re.compile(_B64 + "$")
 _LATIN_RE = re.compile(r"[A-Za-z\u00c0-\u024f]")
 _CYRILLIC_GREEK_RE = re.compile(r"[\u0370-\u03ff\u0400-\u04ff]")
 _SPACE_RE = re.compile(r"\s+")
@@ -182,6 +182,8 @@ def shapes_of(token: str) -> tuple[str, ...]:
             return ("<HTML>", f"<HTML:{match.group(1).lower()}>")
     if "@" in token[1:] and _EMAIL_RE.match(token):
         return ("<EMAIL>",)
+    if _EMOJI_RE.match(token):  # before numbers and hashtags: keycaps 1️⃣ and #️⃣ are emoji
+        return ("<EMOJI>",)
     if first.isdigit():
         found = _number_shape(token)
         if found:
@@ -194,10 +196,8 @@ def shapes_of(token: str) -> tuple[str, ...]:
         return ("<PRICE>",)
     if first == "@" and len(token) > 1:
         return ("<MENTION>",)
-    if first == "#" and len(token) > 1 and not _EMOJI_RE.match(token):
+    if first == "#" and len(token) > 1:
         return ("<HASHTAG>",)
-    if _EMOJI_RE.match(token):
-        return ("<EMOJI>",)
     if _INVISIBLE_RE.match(token):
         return ("<INVISIBLE>",)
     if len(token) >= 16 and _B64_RE.match(token):
@@ -221,7 +221,7 @@ def shapes_of(token: str) -> tuple[str, ...]:
 
 
 def _number_shape(token: str) -> tuple[str, ...]:
-    """The shape of a token that starts with a digit, or ``()`` (a hex string or a plain word-like token)."""
+    """The number-like shape of a token that starts with a digit, or ``()`` (then the other checks go on)."""
     if _DATE_RE.match(token):
         return ("<DATE>",)
     if _YEAR_RE.match(token):
@@ -234,10 +234,6 @@ def _number_shape(token: str) -> tuple[str, ...]:
         return ("<PCT>",) if token.endswith("%") else ("<NUM>",)
     if _UNIT_RE.match(token):
         return ("<UNIT>",)
-    if _EMOJI_RE.match(token):
-        return ("<EMOJI>",)
-    if len(token) >= 16 and _B64_RE.match(token):
-        return ("<B64>",)
     return ()
 
 
