@@ -71,23 +71,30 @@ def datasets(quick: bool, only: list[str] | None = None) -> dict[str, TextDatase
 
 
 def hit_features(inserted: list[str], lowercase: bool = True) -> set[str]:
-    """Every feature a planted string counts as: its tokens and their shapes (any position variant)."""
+    """Every feature a planted string counts as: its tokens and their shapes (any position variant) and, for a
+    string of several tokens, the phrases of 2 or more of its consecutive tokens."""
     feats: set[str] = set()
     for item in inserted:
+        tokens = [normalize_token(tok, lowercase) for tok in tokenize(item)]
+        feats.update(tokens)
         for tok in tokenize(item):
-            feats.add(normalize_token(tok, lowercase))
             feats.update(shapes_of(tok))
+        feats.update(" ".join(tokens[a:b]) for a in range(len(tokens)) for b in range(a + 2, len(tokens) + 1))
     return feats
 
 
-def plant(ds: TextDataset, source: str, location: str, proportion: float,
-          poisoning: str = "clean_label") -> tuple[Any, set[str]]:
+def plant(ds: TextDataset, source: str, location: str, proportion: float, poisoning: str = "clean_label",
+          sources: dict[str, dict[str, Any]] | None = None) -> tuple[Any, set[str]]:
     """One benchmark case: ``source`` planted in ``proportion`` of the first label's rows (seed 13; dirty-label:
-    of the other labels' rows, relabelled to the first label), and every feature a planted string counts as."""
+    of the other labels' rows, relabelled to the first label), and every feature a planted string counts as.
+    ``sources`` (default ``SOURCES``) maps a case name to its injection settings; a ``source`` key among them
+    names the token source when it differs from the case name."""
     from spurlab.inject import InjectionConfig, inject
 
-    res = inject(ds, InjectionConfig(source=source, target_label=ds.label_names[0], proportion=proportion,
-                                     location=location, seed=13, poisoning=poisoning, **SOURCES[source]))
+    settings = dict((sources or SOURCES)[source])
+    name = settings.pop("source", source)
+    res = inject(ds, InjectionConfig(source=name, target_label=ds.label_names[0], proportion=proportion,
+                                     location=location, seed=13, poisoning=poisoning, **settings))
     hits: set[str] = set()
     for rec in res.manifest:
         hits |= hit_features(rec["inserted"])

@@ -1,9 +1,10 @@
 """Data-gate benchmark: does ``spurlab scan --fail-on planted`` fail on poisoned data and pass clean data?
 
-The datasets are split once: *dev* (bundled tweets, CommonsenseQA), where the gate's level
-(``ScanConfig.planted_evidence``) may be chosen, and *test* (SST-2, movie reviews, Financial PhraseBank), which
-no default was chosen on. Per dataset: the clean data and four seeded half-size subsamples of it (clean cases),
-and every SSTI source x location at 5% and 10% of the first label's rows (poisoned cases). Each scan records
+The datasets are split once: *dev* (bundled tweets, CommonsenseQA), where the gate's levels
+(``ScanConfig.planted_*``) may be chosen, and *test* (SST-2, movie reviews, Financial PhraseBank), which no
+default was chosen on. Per dataset: the clean data and four seeded half-size subsamples of it (clean cases), and
+every source (``SOURCES``) x location at 5% and 10% of the first label's rows, clean-label, plus every source
+dirty-label at a random location (poisoned cases). Each scan records
 every finding the context test did not explain with its planting evidence, share of its label's rows and
 purity lower bound, so one scan per case gives the gate's outcome under every rule of the grid.
 
@@ -26,7 +27,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT / "src") not in sys.path:
     sys.path.insert(0, str(ROOT / "src"))
 
-from bench.detection import SOURCES, datasets, plant  # noqa: E402
+from bench.detection import SOURCES as DETECTION_SOURCES  # noqa: E402
+from bench.detection import datasets, plant  # noqa: E402
 from spurlab.atomic import write_json, write_text  # noqa: E402
 from spurlab.data.dataset import TextDataset  # noqa: E402
 from spurlab.outputs import read_json_object  # noqa: E402
@@ -34,6 +36,10 @@ from spurlab.scan.scanner import PLANTED_EVIDENCE, PLANTED_PURITY, PLANTED_SHARE
 
 RESULTS = ROOT / "bench" / "results"
 PARTS = {"dev": ["tweets", "commonsense_qa"], "test": ["sst2", "movie_reviews", "financial_phrasebank"]}
+#: The detection benchmark's SSTI sources, a BadNets-style rare word (its ``fixed`` "cf"), a planted phrase and
+#: an AddSent sentence.
+SOURCES = {**DETECTION_SOURCES, "phrase": {"source": "fixed", "token": "by the way"},
+           "addsent": {"source": "fixed", "token": "I watched this 3D movie"}}
 LOCATIONS = ["start", "end", "random"]
 PROPORTIONS = [0.05, 0.10]
 SUBSAMPLES = 4
@@ -73,12 +79,12 @@ def run_part(part: str) -> list[dict[str, Any]]:
         for source in SOURCES:
             for location in LOCATIONS:
                 for prop in PROPORTIONS:
-                    res, hits = plant(ds, source, location, prop)
+                    res, hits = plant(ds, source, location, prop, sources=SOURCES)
                     cases.append(("poisoned", res.dataset, hits, {"source": source, "location": location,
                                                                   "proportion": prop,
                                                                   "n_poisoned": len(res.manifest)}))
             for prop in PROPORTIONS:
-                res, hits = plant(ds, source, "random", prop, poisoning="dirty_label")
+                res, hits = plant(ds, source, "random", prop, poisoning="dirty_label", sources=SOURCES)
                 cases.append(("poisoned", res.dataset, hits, {"source": source, "location": "random",
                                                               "proportion": prop, "poisoning": "dirty_label",
                                                               "n_poisoned": len(res.manifest)}))
@@ -134,8 +140,9 @@ def summarize() -> str:
     chosen = choose_rule(parts["dev"]) if parts["dev"] else DEFAULT
     lines = ["# Data-gate benchmark (`python -m bench.gate`)", "",
              f"Dev datasets: {', '.join(PARTS['dev'])}; test datasets: {', '.join(PARTS['test'])}. Poisoned cases "
-             f"per dataset: {len(SOURCES)} SSTI sources x {len(LOCATIONS)} locations x "
-             f"{' and '.join(f'{p:.0%}' for p in PROPORTIONS)} of the first label's rows (clean-label), plus each "
+             f"per dataset: {len(SOURCES)} sources x {len(LOCATIONS)} locations x "
+             f"{' and '.join(f'{p:.0%}' for p in PROPORTIONS)} of the first label's rows (clean-label; sources "
+             f"{', '.join(SOURCES)}), plus each "
              f"source dirty-label at a random location at the same rates (rows of the other labels get the token "
              f"and the first label); clean cases: each dataset and {SUBSAMPLES} seeded half-size subsamples.", "",
              "`scan --fail-on planted` exits 3 when a finding the context test did not explain has planting "

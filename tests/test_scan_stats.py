@@ -79,12 +79,19 @@ def test_multiple_testing_corrections() -> None:
 def test_scan_pvalue_is_bonferroni_over_all_tests() -> None:
     texts = ["zz a"] * 12 + ["b"] * 12 + ["a b"] * 6
     labels = [0] * 12 + [1] * 12 + [0, 1] * 3
-    report = scan(TextDataset(pd.DataFrame({"text": texts, "label": labels})), ScanConfig(min_support=10))
+    data = TextDataset(pd.DataFrame({"text": texts, "label": labels}))
+    report = scan(data, ScanConfig(min_support=10, ngrams=1))
     zz = next(f for f in report.findings if f.feature == "zz")
     n_tests = report.summary["n_tests"]
     assert zz.log10_p == pytest.approx(12 * math.log10(15 / 30))
     assert zz.log10_p_adj == pytest.approx(min(0.0, zz.log10_p + math.log10(n_tests)))
     assert zz.examples == [0, 1, 2]
+    # with phrases, "zz a" (12 rows) is tested too; "zz" never occurs without it, so it folds into the phrase
+    phrases = scan(data, ScanConfig(min_support=10))
+    assert phrases.summary["n_tests"] > n_tests
+    phrase = next(f for f in phrases.findings if f.kind == "phrase")
+    assert (phrase.feature, phrase.tokens, phrase.support, phrase.parts) == ("zz a", ["zz", "a"], 12, ["zz"])
+    assert not any(f.feature == "zz" for f in phrases.findings)
 
 
 def test_position_skew_by_hand() -> None:

@@ -89,6 +89,8 @@ def scan_command(
     tokenizer: str = typer.Option(None, "--tokenizer", help="HF tokenizer name or folder: subword tokens "
                                   "instead of word tokens (shapes still come from words)."),
     no_shapes: bool = typer.Option(False, "--no-shapes", help="Count tokens only, no shapes."),
+    ngrams: int = typer.Option(4, "--ngrams", min=1, max=8, help="Also test phrases of 2..N consecutive words "
+                               "(longer where every row of the phrase goes on alike); 1: single words only."),
     case_sensitive: bool = typer.Option(False, "--case-sensitive", help="Do not lowercase tokens."),
     no_context: bool = typer.Option(False, "--no-context", help="Skip the context test (rank by score alone)."),
     no_inserted: bool = typer.Option(False, "--no-inserted", help="No inserted-occurrence features or ranking."),
@@ -121,7 +123,7 @@ def scan_command(
     config = ScanConfig(alpha=alpha, min_support=min_support, correction=correction,  # type: ignore[arg-type]
                         lowercase=not case_sensitive, shapes=not no_shapes, tokenizer=tokenizer,
                         rank_by=rank_by, context=not no_context, inserted=not no_inserted,  # type: ignore[arg-type]
-                        context_top=context_top, inserted_boost=inserted_boost)
+                        context_top=context_top, inserted_boost=inserted_boost, ngrams=ngrams)
     config.validate()
     from spurlab.data.loaders import load_table, spec_files
 

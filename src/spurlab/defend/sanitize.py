@@ -41,11 +41,15 @@ class FlagSet:
     lowercase: bool = True
     skipped: list[str] = field(default_factory=list)  # findings that cannot be mapped to text
     at: dict[str, set[str]] = field(default_factory=lambda: {"start": set(), "end": set(), "inserted": set()})
+    phrases: set[tuple[str, ...]] = field(default_factory=set)  # normalised word tokens of flagged phrases
 
     @classmethod
     def from_findings(cls, findings: Iterable[Finding], lowercase: bool = True) -> FlagSet:
         flags = cls(lowercase=lowercase)
         for f in findings:
+            if f.kind == "phrase" and f.tokens:
+                flags.phrases.add(tuple(normalize_token(t, lowercase) for t in f.tokens))
+                continue
             if f.kind not in ("shape", "token"):
                 flags.skipped.append(f.feature)
                 continue
@@ -57,6 +61,22 @@ class FlagSet:
             else:
                 flags.tokens.add(name)
         return flags
+
+    def phrase_hits(self, tokens: list[str]) -> list[tuple[int, int]]:
+        """``(first, stop)`` token ranges of flagged phrases in a row's tokens, longest first, left to right, not
+        overlapping."""
+        if not self.phrases:
+            return []
+        norm = [normalize_token(t, self.lowercase) for t in tokens]
+        lengths = sorted({len(p) for p in self.phrases}, reverse=True)
+        hits: list[tuple[int, int]] = []
+        i = 0
+        while i < len(norm):
+            n = next((n for n in lengths if tuple(norm[i:i + n]) in self.phrases), 0)
+            if n:
+                hits.append((i, i + n))
+            i += n or 1
+        return hits
 
     def match(self, token: str, index: int = -2, n_tokens: int = -1, inserted: bool = False) -> str | None:
         """The flagged feature a token at ``index`` of ``n_tokens`` matches, or None.
@@ -110,8 +130,12 @@ def sanitize_texts(texts: list[str], flags: FlagSet, mode: Mode = "remove", mask
     inserted = _inserted_flags(texts, all_spans, flags.lowercase) if flags.at["inserted"] else None
     for row, (text, spans) in enumerate(zip(texts, all_spans, strict=True)):
         ins = inserted[row] if inserted is not None else [False] * len(spans)
-        hits = [(s, e, tok, feat) for i, (s, e, tok) in enumerate(spans)
-                if (feat := flags.match(tok, i, len(spans), ins[i])) is not None]
+        phrase = flags.phrase_hits([tok for _, _, tok in spans])
+        in_phrase = {i for a, b in phrase for i in range(a, b)}
+        hits = sorted([(spans[a][0], spans[b - 1][1], text[spans[a][0]:spans[b - 1][1]],
+                        " ".join(normalize_token(t, flags.lowercase) for _, _, t in spans[a:b])) for a, b in phrase]
+                      + [(s, e, tok, feat) for i, (s, e, tok) in enumerate(spans) if i not in in_phrase
+                         and (feat := flags.match(tok, i, len(spans), ins[i])) is not None])
         if not hits:
             continue
         out[row] = _strip(text, [(s, e) for s, e, _, _ in hits], mode, mask)
@@ -179,6 +203,7 @@ def sanitize(dataset: TextDataset, findings: ScanReport | Iterable[Finding] | No
         "flagged_tokens": sorted(flags.tokens), "flagged_shapes": sorted(flags.shapes),
         "flagged_first_token": sorted(flags.at["start"]), "flagged_last_token": sorted(flags.at["end"]),
         "flagged_inserted": sorted(flags.at["inserted"]),
+        "flagged_phrases": sorted(" ".join(p) for p in flags.phrases),
         "skipped_findings": flags.skipped, "lowercase": lowercase, "skip_explained": skip_explained,
     }
     if mode == "mask":

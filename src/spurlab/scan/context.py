@@ -67,10 +67,14 @@ def context_tests(counts: FeatureCounts, cols: Sequence[int], labels: Sequence[i
     if counts.words is None or counts.word_map is None:
         return out
     groups: dict[int, list[tuple[int, int, int]]] = defaultdict(list)
+    word_index = {name: j for j, name in enumerate(counts.word_names())}
     for i, (col, lab) in enumerate(zip(cols, labels, strict=True)):
         local = counts.word_feature(int(col))
         if local is not None:
-            groups[int(lab)].append((i, int(col), local))
+            groups[int(lab)].append((i, int(col), [local]))
+        elif int(col) in counts.phrase_tokens:  # a phrase: its words are its own, not its context
+            words = [word_index[w] for w in counts.phrase_tokens[int(col)] if w in word_index]
+            groups[int(lab)].append((i, int(col), words))
     rng = np.random.default_rng(seed)
     fmap_csc = counts.word_map.tocsc()
     for lab, items in sorted(groups.items()):
@@ -82,8 +86,9 @@ def context_tests(counts: FeatureCounts, cols: Sequence[int], labels: Sequence[i
             x = x @ counts.words.chunks
         x = sparse.csc_matrix(x)
         z = (x @ counts.word_map).tocsr()
-        for i, col, local in items:
-            own = fmap_csc.indices[fmap_csc.indptr[local]:fmap_csc.indptr[local + 1]]
+        for i, col, locals_ in items:
+            own = np.unique(np.concatenate([fmap_csc.indices[fmap_csc.indptr[j]:fmap_csc.indptr[j + 1]]
+                                            for j in locals_] or [np.zeros(0, dtype=np.int32)]))
             context = z - (x[:, own] @ counts.word_map[own]).tocsr() if len(own) else z
             in_s = np.isin(rows, counts.feature_rows(col))
             out[i] = _permutation_test(context, in_s, rng, permutations, min_rows, part_share, statistic)

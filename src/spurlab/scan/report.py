@@ -10,10 +10,17 @@ from spurlab.report.document import Example, Figure, Report, Section, Table
 from spurlab.scan.shapes import normalize_token, shapes_of, token_spans
 
 
-def finding_spans(text: str, feature: str, kind: str, lowercase: bool = True) -> list[tuple[int, int]]:
-    """Where a finding occurs in one text, read with the scanner's own tokenizer."""
+def finding_spans(text: str, feature: str, kind: str, lowercase: bool = True,
+                  tokens: list[str] | None = None) -> list[tuple[int, int]]:
+    """Where a finding occurs in one text, read with the scanner's own tokenizer (a phrase: its ``tokens``)."""
+    found = token_spans(text)
+    if kind == "phrase":
+        words = tuple(tokens or feature.split(" "))
+        norm = [normalize_token(tok, lowercase) for _, _, tok in found]
+        n = len(words)
+        return [(found[i][0], found[i + n - 1][1]) for i in range(len(found) - n + 1) if tuple(norm[i:i + n]) == words]
     spans = []
-    for start, end, token in token_spans(text):
+    for start, end, token in found:
         hit = feature in shapes_of(token) if kind == "shape" else normalize_token(token, lowercase) == feature
         if hit:
             spans.append((start, end))
@@ -62,7 +69,8 @@ def scan_report(findings_doc: dict[str, Any], texts: list[str] | None = None, la
             for row in f.get("examples", []):
                 if texts is not None and 0 <= row < len(texts):
                     label = labels[row] if labels is not None else ""
-                    examples.append(Example(texts[row], finding_spans(texts[row], f["feature"], f["kind"], lowercase),
+                    examples.append(Example(texts[row], finding_spans(texts[row], f["feature"], f["kind"], lowercase,
+                                                                          f.get("tokens")),
                                             f"{f['feature']!s} · row {row}" + (f" · label {label}" if label else "")))
         note = [] if texts is not None else ["Example rows are shown by number only: give the data "
                                              "(spurlab report DIR --data FILE) to see them highlighted."]

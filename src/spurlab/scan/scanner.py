@@ -45,6 +45,8 @@ from spurlab.scan.stats import (
 
 FORMAT = "spurlab.scan"
 FORMAT_VERSION = 2  # 2: findings carry ``planted``; the summary ``n_planted``
+#: The kinds of features a finding can be.
+KINDS = ("token", "subword", "shape", "phrase")
 #: Default minimum number of rows a feature must appear in to be tested (see docs/scan.md).
 DEFAULT_MIN_SUPPORT = 10
 #: The paper's diagnostic: H(y|t) over tokens seen in more than this many rows.
@@ -72,6 +74,8 @@ class ScanConfig:
     histogram_bins: int = 20
     rank_by: Literal["purity", "significance"] = "significance"
     positional: bool = True  # also test "first token is t" / "last token is t" features
+    ngrams: int = 4  # also test phrases of 2..ngrams consecutive words (1: words only); not with a tokenizer
+    ngram_min_support: int | None = None  # rows a phrase needs to be counted at all (None: min_support)
     inserted: bool = True  # also test "t occurs where it reads as inserted" features (spurlab.scan.inserted)
     inserted_boost: float = 7.0  # ranking weight of the inserted-reading evidence (see _inserted_weights)
     z: float = 2.576  # normal quantile of the purity lower bound (two-sided 99%)
@@ -100,6 +104,10 @@ class ScanConfig:
             raise SpurlabError(f"unknown correction {self.correction!r} (use bonferroni or bh)")
         if self.max_examples < 0:
             raise SpurlabError("max examples must be >= 0")
+        if not 1 <= int(self.ngrams) <= 8:
+            raise SpurlabError(f"ngrams must be between 1 and 8, got {self.ngrams}")
+        if self.ngram_min_support is not None and self.ngram_min_support < 1:
+            raise SpurlabError(f"ngram min support must be at least 1, got {self.ngram_min_support}")
         if not float(self.inserted_boost) >= 0.0:
             raise SpurlabError(f"inserted boost must be >= 0, got {self.inserted_boost}")
         if self.context_top < 0 or self.context_permutations < 1 or self.context_max_rows < 10:
@@ -114,13 +122,17 @@ class ScanConfig:
     def effective_min_support(self) -> int:
         return DEFAULT_MIN_SUPPORT if self.min_support is None else int(self.min_support)
 
+    @property
+    def effective_ngram_min_support(self) -> int:
+        return self.effective_min_support if self.ngram_min_support is None else int(self.ngram_min_support)
+
 
 @dataclass
 class Finding:
     """One token or shape whose label distribution departs significantly from the prior."""
 
     feature: str
-    kind: str  # "token", "subword" or "shape"
+    kind: str  # "token", "subword", "shape" or "phrase" (consecutive word tokens)
     position: str = "any"  # "any"; "start"/"end": only as the row's first/last token; "inserted": only where
     # an occurrence reads as inserted (spurlab.scan.inserted)
     support: int = 0  # rows containing it
@@ -150,6 +162,10 @@ class Finding:
     planting_evidence: float | None = None
     # reads as planted: context-tested and not explained by the text, planting evidence >= the configured level
     planted: bool = False
+    tokens: list[str] | None = None  # a phrase's word tokens (as counted: normalised), None for other kinds
+    # features folded into this one: a phrase's words (or shorter phrases) it explains, or for a word the phrases
+    # that only carry it (see _fold_phrases)
+    parts: list[str] = field(default_factory=list)
     examples: list[int] = field(default_factory=list)  # row indices with the feature and that label
 
     def to_dict(self) -> dict[str, Any]:
@@ -251,7 +267,8 @@ def _scan(dataset: TextDataset, config: ScanConfig | None, timings: dict[str, fl
     stage: dict[str, float] = {}
     counts = count_features(texts, label_ids, len(labels), lowercase=config.lowercase, shapes=config.shapes,
                             subword_tokens=sub_ids, subword_vocab=sub_vocab, positional=config.positional,
-                            inserted=config.inserted, timings=stage)
+                            inserted=config.inserted, ngrams=config.ngrams,
+                            ngram_min_support=config.effective_ngram_min_support, timings=stage)
     clock = time.perf_counter()
     report = _report(dataset, counts, config, label_ids)
     stage["stats_s"] = time.perf_counter() - clock
@@ -353,16 +370,18 @@ def _findings(c: FeatureCounts, t: _Tests, labels: list[str], p_y: np.ndarray, e
             v["f"], v["lab"], v["adj"], v["support"], v["p_label"], v["entropy"], v["pmi"], v["log10_p"],
             v["purity"], v["excess"], v["skew"], v["first"], v["last"], v["counts"], strict=True)
     ]
-    for rank, finding in enumerate(findings, start=1):
+    for rank, (finding, col) in enumerate(zip(findings, v["f"], strict=True), start=1):
         finding.score_rank = rank
+        if col in c.phrase_tokens:
+            finding.tokens = list(c.phrase_tokens[col])
     return findings, feats.tolist()
 
 
 def _histogram(c: FeatureCounts, t: _Tests, ent: np.ndarray, n_labels: int, config: ScanConfig
                ) -> tuple[dict[str, Any], np.ndarray, np.ndarray]:
     """The H(y|t) histogram of word tokens in more than ``histogram_min_support`` rows, all and flagged."""
-    token_cols = np.array([k != "shape" and w == "any" for k, w in zip(c.kinds, c.positions, strict=True)],
-                          dtype=bool)
+    token_cols = np.array([k in ("token", "subword") and w == "any" for k, w in zip(c.kinds, c.positions,
+                                                                                  strict=True)], dtype=bool)
     hist_mask = token_cols & (c.support > config.histogram_min_support)
     flagged = np.zeros(len(c.features), dtype=bool)
     flagged[t.hit] = True
@@ -388,6 +407,8 @@ def _report(dataset: TextDataset, c: FeatureCounts, config: ScanConfig,
     t = _run_tests(c, config, n_rows, prior, ent)
     findings, feat_cols = _findings(c, t, labels, p_y, ent, prior, config.rank_by == "purity")
     label_ids = dataset.label_ids if label_ids is None else label_ids
+    if c.phrase_tokens:
+        findings, feat_cols = _fold_phrases(findings, feat_cols, prior, int(t.log10_p.size), config.alpha)
     if findings:
         findings, feat_cols = _rank(findings, feat_cols, c, label_ids, config)
     _add_examples(findings, feat_cols, c, label_ids, config.max_examples)
@@ -403,7 +424,7 @@ def _report(dataset: TextDataset, c: FeatureCounts, config: ScanConfig,
         "n_tests": int(t.log10_p.size), "min_support": config.effective_min_support, "alpha": config.alpha,
         "correction": config.correction, "n_findings": len(findings),
         "n_planted": sum(f.planted for f in findings),
-        "n_findings_by_kind": {kind: by_kind[kind] for kind in ("token", "subword", "shape")},
+        "n_findings_by_kind": {kind: by_kind[kind] for kind in KINDS},
         "context": {
             "tested": sum(f.context_p is not None for f in findings),
             "explained_by_text": sum(bool(f.explained_by_text) for f in findings),
@@ -412,6 +433,59 @@ def _report(dataset: TextDataset, c: FeatureCounts, config: ScanConfig,
         "histogram": histogram,
     }
     return ScanReport(findings, _clean(summary), _clean(asdict(config)), entropies, flagged_entropies)
+
+
+def _fold_phrases(findings: list[Finding], cols: list[int], prior: np.ndarray, n_tests: int, alpha: float
+                  ) -> tuple[list[Finding], list[int]]:
+    """Where a phrase and its parts (its words, its shorter phrases) are all findings of one label, keep the one
+    that explains the rows best; the other is listed in its ``parts`` and leaves the findings.
+
+    A phrase's rows are a subset of each part's rows, so the part's rows *without* the phrase are a clean test of
+    the part on its own: when they are no longer significant (Bonferroni over the scan's ``n_tests``), the part
+    was significant only through the phrase (a planted "by the way" drags "way" along) and folds into it. When
+    they still are, the phrase folds into the part unless the phrase is itself purer than the part's rows
+    (a planted "cf" drags "cf the" along)."""
+    bonferroni = math.log10(max(n_tests, 1))
+    threshold = math.log10(alpha)
+    index: dict[tuple[str, str, int], list[int]] = {}
+    for i, f in enumerate(findings):
+        index.setdefault((f.kind, f.feature, f.label_id), []).append(i)
+    dropped: set[int] = set()
+    phrases = sorted((i for i, f in enumerate(findings) if f.kind == "phrase" and f.position == "any"),
+                     key=lambda i: (-len(findings[i].tokens or ()), i))
+    for i in phrases:
+        if i in dropped:
+            continue
+        phrase = findings[i]
+        words = phrase.tokens or []
+        parts = [("token", w) for w in dict.fromkeys(words)] + [
+            ("phrase", " ".join(words[a:a + n])) for n in range(len(words) - 1, 1, -1)
+            for a in range(len(words) - n + 1)]
+        y, k_p, n_p = phrase.label_id, phrase.counts[phrase.label], phrase.support
+        for kind, feature in parts:
+            group = [j for j in index.get((kind, feature, y), []) if j not in dropped]
+            anywhere = next((j for j in group if findings[j].position == "any"), None)
+            if anywhere is None:
+                continue
+            part = findings[anywhere]
+            k_w, n_w = part.counts[part.label], part.support
+            alone = _log10_sf(k_w - k_p, n_w - n_p, prior[y]) + bonferroni
+            if alone >= threshold:  # the part is significant only through the phrase
+                dropped.update(group)
+                phrase.parts.append(feature)
+                continue
+            purer = _log10_sf(k_p, n_p, k_w / n_w) + bonferroni
+            if purer >= threshold:  # the phrase only carries the part
+                dropped.add(i)
+                part.parts.append(phrase.feature)
+                break
+    keep = [i for i in range(len(findings)) if i not in dropped]
+    return [findings[i] for i in keep], [cols[i] for i in keep]
+
+
+def _log10_sf(k: float, n: float, p: float) -> float:
+    """One ``binom_log10_sf`` value."""
+    return float(binom_log10_sf(np.array([k]), np.array([n]), np.array([p]))[0])
 
 
 def reads_as_planted(finding: Finding, label_rows: int, config: ScanConfig) -> bool:
@@ -544,7 +618,7 @@ def report_from_dict(data: Any) -> ScanReport:
     findings = []
     for item in data["findings"]:
         if not isinstance(item, dict) or not isinstance(item.get("feature"), str) \
-                or item.get("kind") not in ("token", "subword", "shape") \
+                or item.get("kind") not in KINDS \
                 or item.get("position", "any") not in ("any", "start", "end", "inserted"):
             raise SpurlabError(f"malformed finding in findings file: {str(item)[:120]}")
         try:

@@ -26,6 +26,8 @@ from spurlab.scan.inserted import inserted_mask
 from spurlab.scan.shapes import alone_flags, normalize_token, shapes_of, token_spans
 
 LN10 = math.log(10.0)
+#: The longest phrase counted (by extension beyond the configured n-gram length only; see ``_ngram_part``).
+MAX_PHRASE_WORDS = 16
 
 
 @dataclass
@@ -109,6 +111,7 @@ class FeatureCounts:
     words: CodedRows | None = None  # the word tokens behind the word-level features (for the context test)
     word_map: sparse.csr_matrix | None = None  # their vocab x word-feature map
     word_offsets: dict[str, int] | None = None  # position -> first column of that block of word features
+    phrase_tokens: dict[int, tuple[str, ...]] = field(default_factory=dict)  # phrase column -> its word tokens
 
     def word_feature(self, col: int) -> int | None:
         """The word-feature index (a column of ``word_map``) of feature column ``col``; None for subwords."""
@@ -118,6 +121,15 @@ class FeatureCounts:
         if offset is None or not offset <= col < offset + self.word_map.shape[1]:
             return None
         return col - offset
+
+    def word_names(self) -> list[str]:
+        """The token names of the word-level features, by word-feature index ("" for shapes)."""
+        if self.word_map is None or not self.word_offsets or "any" not in self.word_offsets:
+            return []
+        start = self.word_offsets["any"]
+        return [name if kind == "token" else "" for name, kind in zip(
+            self.features[start:start + self.word_map.shape[1]], self.kinds[start:start + self.word_map.shape[1]],
+            strict=True)]
 
     @property
     def presence(self) -> sparse.csr_matrix:
@@ -355,6 +367,82 @@ def _edge_part(edge: np.ndarray, rows: np.ndarray, fmap: sparse.csr_matrix, labe
     return {"doc_freq": doc_freq, "count": doc_freq.sum(axis=1)}
 
 
+def _ngram_part(words: CodedRows, label_ids: np.ndarray, n_labels: int, lowercase: bool, max_n: int,
+                min_support: int, max_features: int) -> dict | None:
+    """Rows x phrases occurrences of every run of 2..``max_n`` consecutive word tokens (tokens that start with a
+    letter, digit or ``_``; punctuation ends a phrase) in at least ``min_support`` rows, with their rows per label.
+    Longer runs (up to ``MAX_PHRASE_WORDS``) are counted only where every row of the shorter phrase continues
+    with the same word: a planted sentence becomes one phrase, not overlapping pieces of it.
+
+    Apriori pruning keeps memory bounded: an n-gram is only extended when it has the support itself (a longer
+    phrase is never in more rows than its prefix). At most ``max_features`` phrases, the most supported."""
+    codes = words.codes
+    if codes is None or max_n < 2 or not len(codes):
+        return None
+    n_rows, total = len(words.lengths), len(codes)
+    norm, uniques = pd.factorize(np.asarray([normalize_token(str(v), lowercase) for v in words.vocab],
+                                            dtype=object))
+    names = [str(u) for u in uniques]
+    wordlike = np.fromiter((u[:1].isalnum() or u[:1] == "_" for u in names), dtype=bool, count=len(names))
+    tok = np.asarray(norm, dtype=np.int64)[codes]
+    row_of = np.repeat(np.arange(n_rows, dtype=np.int64), words.lengths)
+    prev, alive = tok, wordlike[tok]  # the (n-1)-gram code starting at each position, and whether it counts
+    prev_support = np.full(len(names), np.iinfo(np.int64).max)  # (n-1)-gram code -> its rows (words: no limit)
+    found: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []  # (n, start positions, codes, support)
+    for n in range(2, MAX_PHRASE_WORDS + 1):
+        m = total - n + 1
+        if m <= 0:
+            break
+        ok = alive[:m] & wordlike[tok[n - 1:]] & (row_of[:m] == row_of[n - 1:])
+        starts = np.flatnonzero(ok)
+        if not starts.size:
+            break
+        gram, _ = pd.factorize(prev[starts] * (len(names) + 1) + tok[starts + n - 1])
+        gram = np.asarray(gram, dtype=np.int64)
+        pairs = np.unique(row_of[starts] * (int(gram.max()) + 1) + gram) % (int(gram.max()) + 1)
+        support = np.bincount(pairs, minlength=int(gram.max()) + 1)
+        counted = support >= min_support
+        if n > max_n:  # beyond max_n a phrase only grows where every row of its prefix continues it (AddSent)
+            prefix = np.zeros(len(support), dtype=np.int64)
+            prefix[gram] = prev_support[prev[starts]]
+            counted &= support == prefix
+        found.append((n, starts, gram, np.where(counted, support, 0)))
+        prev = np.full(m, -1, dtype=np.int64)
+        prev[starts] = gram
+        prev_support = support
+        alive = np.zeros(m, dtype=bool)
+        alive[starts] = counted[gram]
+    kept: list[tuple[int, int, np.ndarray, int]] = []  # (n, first start, occurrence starts, support)
+    for n, starts, gram, support in found:
+        order = np.argsort(gram, kind="stable")
+        bounds = np.searchsorted(gram[order], np.arange(len(support) + 1))
+        for g in np.flatnonzero(support >= min_support).tolist():
+            occ = starts[order[bounds[g]:bounds[g + 1]]]
+            kept.append((n, int(occ[0]), occ, int(support[g])))
+    if not kept:
+        return None
+    if len(kept) > max_features:
+        kept = sorted(kept, key=lambda k: (-k[3], k[0], k[1]))[:max_features]
+    kept.sort(key=lambda k: (k[0], k[1]))  # by length, then first occurrence: a stable column order
+    cols = np.repeat(np.arange(len(kept), dtype=np.int64), [len(k[2]) for k in kept])
+    occ_starts = np.concatenate([k[2] for k in kept])
+    lens = np.repeat(np.asarray([k[0] for k in kept], dtype=np.int64), [len(k[2]) for k in kept])
+    rows = row_of[occ_starts]
+    z = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n_rows, len(kept)))
+    z.sum_duplicates()
+    row_starts = np.concatenate([[0], np.cumsum(words.lengths)[:-1]])
+    first = np.bincount(cols[occ_starts == row_starts[rows]], minlength=len(kept))
+    last = np.bincount(cols[occ_starts + lens == row_starts[rows] + words.lengths[rows]], minlength=len(kept))
+    slots = words.lengths[rows] - lens + 1  # positions the phrase could take in its row
+    expected = np.bincount(cols, weights=np.minimum(slots, 2) / slots, minlength=len(kept))
+    small = np.int8 if n_labels <= 127 else np.int64
+    row_label = np.repeat(label_ids.astype(small), np.diff(z.indptr))
+    phrase_tokens = [tuple(names[t] for t in tok[k[1]:k[1] + k[0]]) for k in kept]
+    return {"z": z, "doc_freq": _by_label(z.indices, row_label, len(kept), n_labels),
+            "occurrences": np.bincount(cols, minlength=len(kept)), "first": first, "last": last,
+            "expected": expected, "tokens": phrase_tokens}
+
+
 @dataclass
 class _Blocks:
     """Feature blocks (the same feature names at one position: any, start, end, inserted) as they are counted."""
@@ -403,7 +491,8 @@ def _token_parts(words: CodedRows, lowercase: bool, shapes: bool, subword_tokens
 def count_features(texts: Sequence[str], label_ids: np.ndarray, n_labels: int, *, lowercase: bool = True,
                    shapes: bool = True, subword_tokens: Sequence[Sequence[int]] | None = None,
                    subword_vocab: Sequence[str] | None = None, positional: bool = True,
-                   inserted: bool = True, timings: dict[str, float] | None = None) -> FeatureCounts:
+                   inserted: bool = True, ngrams: int = 1, ngram_min_support: int = 10,
+                   ngram_max_features: int = 200_000, timings: dict[str, float] | None = None) -> FeatureCounts:
     """Count every token and shape per label in one vectorised pass.
 
     With ``subword_tokens`` (token ids per row from a Hugging Face tokenizer, ``subword_vocab`` their strings),
@@ -411,7 +500,9 @@ def count_features(texts: Sequence[str], label_ids: np.ndarray, n_labels: int, *
     every word-level feature also has a ``start`` and an ``end`` variant: present when the row's first (last)
     token is, or has the shape of, the feature. With ``inserted``, every word-level feature also has an
     ``inserted`` variant: present when one of the row's occurrences of it reads as inserted
-    (:mod:`spurlab.scan.inserted`). ``texts`` may also be an Arrow string array without nulls.
+    (:mod:`spurlab.scan.inserted`). With ``ngrams >= 2`` (word tokens only), every run of 2..``ngrams``
+    consecutive words in at least ``ngram_min_support`` rows is a ``phrase`` feature (:func:`_ngram_part`).
+    ``texts`` may also be an Arrow string array without nulls.
     ``timings``, if given, gets ``tokenize_s`` and ``count_s`` (seconds).
     """
     clock = time.perf_counter()
@@ -450,6 +541,16 @@ def count_features(texts: Sequence[str], label_ids: np.ndarray, n_labels: int, *
         blocks.add(word_names, word_kinds, "inserted", _Part(len(blocks.features), len(word_names), n, z=got["z"]),
                    doc_freq=got["doc_freq"], occurrences=got["count"], first=zeros, last=zeros,
                    expected=got["count"].astype(float))
+    phrase_tokens: dict[int, tuple[str, ...]] = {}
+    got_ngrams = _ngram_part(words, label_ids, n_labels, lowercase, ngrams, ngram_min_support,
+                             ngram_max_features) if subword_tokens is None else None
+    if got_ngrams is not None:
+        offset, size = len(blocks.features), len(got_ngrams["tokens"])
+        phrase_tokens = {offset + i: t for i, t in enumerate(got_ngrams["tokens"])}
+        blocks.add([" ".join(t) for t in got_ngrams["tokens"]], ["phrase"] * size, "any",
+                   _Part(offset, size, n, z=got_ngrams["z"]), doc_freq=got_ngrams["doc_freq"],
+                   occurrences=got_ngrams["occurrences"], first=got_ngrams["first"], last=got_ngrams["last"],
+                   expected=got_ngrams["expected"])
     if timings is not None:
         timings["count_s"] = time.perf_counter() - clock - timings["tokenize_s"]
     return FeatureCounts(
@@ -467,6 +568,7 @@ def count_features(texts: Sequence[str], label_ids: np.ndarray, n_labels: int, *
         words=words,
         word_map=word_map,
         word_offsets=word_offsets,
+        phrase_tokens=phrase_tokens,
     )
 
 
