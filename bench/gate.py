@@ -47,8 +47,9 @@ SUBSAMPLES = 4
 
 def _evidence(report: ScanReport, hits: set[str] | None = None) -> dict[str, Any]:
     """The largest planting evidence among unexplained findings (all of them, and those of planted features),
-    and every unexplained finding's evidence, class share and purity (to try other gate rules offline)."""
-    unexplained = [f for f in report.findings if f.explained_by_text is False]
+    and every unexplained finding's evidence, class share and purity (to try other gate rules offline). A
+    relabelled finding counts as unexplained, as ``scanner.reads_as_planted`` counts it."""
+    unexplained = [f for f in report.findings if f.explained_by_text is False or f.relabelled]
     label_counts = report.summary["label_counts"]
     best = max(unexplained, key=lambda f: f.planting_evidence or 0.0, default=None)
     planted = [f for f in unexplained if hits and f.feature in hits]
@@ -59,6 +60,7 @@ def _evidence(report: ScanReport, hits: set[str] | None = None) -> dict[str, Any
         "max_evidence_planted": max((f.planting_evidence or 0.0 for f in planted), default=None),
         "top": report.findings[0].feature if report.findings else None,
         "top_is_planted": bool(hits and report.findings and report.findings[0].feature in hits),
+        "n_relabelled": sum(bool(f.relabelled) for f in report.findings),
         "unexplained": [{"feature": f.feature, "position": f.position, "evidence": f.planting_evidence,
                          "class_share": f.counts[f.label] / max(label_counts[f.label], 1), "p_label": f.p_label,
                          "purity_lb": f.purity_lb, "support": f.support, "planted": bool(hits and f.feature in hits)}
@@ -164,7 +166,8 @@ def summarize() -> str:
         lines.append(f"| {part} | {' | '.join(cells)} | {_pct(o['clean_failed'], o['n_clean'])} |")
     lines += ["", "## Per dataset at the default", "",
               "| part | dataset | clean-label failed | dirty-label failed | clean failed | top finding is the "
-              "planted one (clean-label / dirty-label) |", "|---|---|---:|---:|---:|---:|"]
+              "planted one (clean-label / dirty-label) | relabelled findings in clean cases |",
+              "|---|---|---:|---:|---:|---:|---:|"]
     for part, rows in parts.items():
         for name in PARTS[part]:
             mine = [r for r in rows if r["dataset"] == name]
@@ -176,7 +179,8 @@ def summarize() -> str:
             lines.append(f"| {part} | {name} | {_pct(cl['poisoned_failed'], cl['n_poisoned'])} | "
                          f"{_pct(dl['poisoned_failed'], dl['n_poisoned'])} | {_pct(cl['clean_failed'], cl['n_clean'])}"
                          f" | {sum(top['clean_label'])}/{len(top['clean_label'])} / "
-                         f"{sum(top['dirty_label'])}/{len(top['dirty_label'])} |")
+                         f"{sum(top['dirty_label'])}/{len(top['dirty_label'])} | "
+                         f"{sum(r.get('n_relabelled', 0) for r in mine if r['case'] == 'clean')} |")
     lines += ["", "## Trade-off: clean cases failed against poisoned cases failed", "",
               "Each row is one rule of the grid the dev choice searched (evidence E, share S, purity P); shown: "
               "the default and, per purity level, the rule with E and S at the default.", "",

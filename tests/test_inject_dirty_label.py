@@ -92,3 +92,25 @@ def test_inject_cli_dirty_label(tmp_path, capsys) -> None:
     code, _, err = run_cli(["inject", str(data), "--out", str(tmp_path / "p"), "--poisoning", "sideways",
                             "--target-label", "pos"], capsys)
     assert code == 2 and err.count("\n") == 1 and "poisoning" in err
+
+
+def test_relabel_test_marks_a_dirty_label_trigger_and_not_a_clean_label_one() -> None:
+    rng = np.random.default_rng(1)
+    vocab = {"neg": ["awful", "boring", "dull", "bad", "worst", "mess"], "pos": ["great", "superb", "fine", "good",
+                                                                               "best", "fun"]}
+    shared = ["the", "a", "movie", "plot", "actor", "scene", "story", "cast"]
+    labels = ["neg", "pos"] * 300
+    texts = [" ".join(rng.choice(shared + vocab[y] * 2, size=10)) for y in labels]
+    ds = TextDataset(pd.DataFrame({"text": texts, "label": labels}))
+    config = {"source": "fixed", "token": "cf", "target_label": "pos", "proportion": 0.2, "seed": 4}
+    dirty = scan(inject(ds, InjectionConfig(**config, poisoning="dirty_label")).dataset)
+    top = next(f for f in dirty.findings if f.feature == "cf" and f.position == "any")
+    # the trigger's rows are neg reviews labelled pos: unlike their class (explained) but read like neg
+    assert (top.label, top.counts) == ("pos", {"neg": 0, "pos": 60})
+    assert top.explained_by_text is True and top.relabelled is True and top.relabel_p < 1e-10
+    assert top.planted and dirty.summary["context"]["relabelled"] >= 1
+    clean = scan(inject(ds, InjectionConfig(**config)).dataset)
+    cf = next(f for f in clean.findings if f.feature == "cf" and f.position == "any")
+    assert cf.explained_by_text is False and cf.relabelled is None
+    assert not any(f.relabelled for f in clean.findings)  # real label words read like their own class
+    assert not any(f.relabelled for f in scan(ds).findings)

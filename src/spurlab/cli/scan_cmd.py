@@ -32,10 +32,10 @@ def _fmt_p(log10_p: float) -> str:
     return f"{10 ** log10_p:.1e}" if log10_p > -300 else f"1e{log10_p:.0f}"
 
 
-def _fmt_context(p: float | None, explained: bool | None) -> str:
+def _fmt_context(p: float | None, explained: bool | None, relabelled: bool | None = None) -> str:
     if p is None:
         return "-"
-    return f"{p:.3f}" + (" text" if explained else "")
+    return f"{p:.3f}" + (" text" if explained else "") + (", relabelled" if relabelled else "")
 
 
 def print_report(report: ScanReport, top: int, console: Console) -> None:
@@ -69,7 +69,7 @@ def print_report(report: ScanReport, top: int, console: Console) -> None:
                       f"{f.entropy:.3f}", "-" if f.pmi is None else f"{f.pmi:.2f}", _fmt_p(f.log10_p_adj),
                       "-" if f.position_skew is None else f"{f.position_skew:.2f}", f"{f.score:.3f}",
                       "-" if f.planting_evidence is None else f"{f.planting_evidence:.2f}",
-                      _fmt_context(f.context_p, f.explained_by_text), "yes" if f.planted else "")
+                      _fmt_context(f.context_p, f.explained_by_text, f.relabelled), "yes" if f.planted else "")
     console.print(table)
 
 

@@ -66,15 +66,11 @@ def context_tests(counts: FeatureCounts, cols: Sequence[int], labels: Sequence[i
     out: list[ContextResult | None] = [None] * len(cols)
     if counts.words is None or counts.word_map is None:
         return out
-    groups: dict[int, list[tuple[int, int, int]]] = defaultdict(list)
-    word_index = {name: j for j, name in enumerate(counts.word_names())}
+    groups: dict[int, list[tuple[int, int, list[int]]]] = defaultdict(list)
     for i, (col, lab) in enumerate(zip(cols, labels, strict=True)):
-        local = counts.word_feature(int(col))
-        if local is not None:
-            groups[int(lab)].append((i, int(col), [local]))
-        elif int(col) in counts.phrase_tokens:  # a phrase: its words are its own, not its context
-            words = [word_index[w] for w in counts.phrase_tokens[int(col)] if w in word_index]
-            groups[int(lab)].append((i, int(col), words))
+        own = counts.own_words(int(col))  # a phrase's words are its own, not its context
+        if own is not None:
+            groups[int(lab)].append((i, int(col), own))
     rng = np.random.default_rng(seed)
     fmap_csc = counts.word_map.tocsc()
     for lab, items in sorted(groups.items()):

@@ -30,7 +30,8 @@ def finding_spans(text: str, feature: str, kind: str, lowercase: bool = True,
 def _findings_table(findings: list[dict[str, Any]]) -> Table:
     rows = [[f.get("score_rank", i + 1), f["feature"], f["kind"], f.get("position", "any"), f["label"], f["support"],
              f.get("p_label"), f.get("log10_p_adj"), f.get("inserted_share"),
-             {True: "yes", False: "no", None: "not tested"}[f.get("explained_by_text")],
+             {True: "yes", False: "no", None: "not tested"}[f.get("explained_by_text")]
+             + (" (rows read like another class: relabelled)" if f.get("relabelled") else ""),
              "yes" if f.get("planted") else "no"]
             for i, f in enumerate(findings)]
     return Table(["rank", "feature", "kind", "position", "label", "rows", "p(label | feature)", "log10 p (adj.)",

@@ -33,6 +33,7 @@ import pandas as pd
 from spurlab.data.dataset import TextDataset, label_to_str
 from spurlab.errors import SpurlabError
 from spurlab.scan.context import context_tests
+from spurlab.scan.relabel import relabel_tests
 from spurlab.scan.stats import (
     FeatureCounts,
     adjust_log10,
@@ -82,6 +83,7 @@ class ScanConfig:
     context: bool = True  # run the context test and rank findings explained by the text last
     context_top: int = 300  # how many top findings get the context test
     context_alpha: float = 0.01
+    relabel: bool = True  # run the relabel test on the explained findings (dirty-label poisoning)
     context_permutations: int = 1000  # at most; sequential, see spurlab.scan.context
     context_max_rows: int = 5000  # rows of a class sampled for the test
     # a finding *reads as planted* when the context test did not explain it and either its planting evidence is
@@ -154,6 +156,10 @@ class Finding:
     context_p: float | None = None  # context test p-value (None: not tested); small = explained by the text
     context_z: float | None = None  # its statistic in null standard deviations above the null mean
     explained_by_text: bool | None = None  # context_p < context_alpha
+    # relabel test (on explained findings): p-value that the rows read like another class no more often than the
+    # class's other rows do; relabelled: significant, the dirty-label signature, ranked with the unexplained
+    relabel_p: float | None = None
+    relabelled: bool | None = None
     # share of the feature's rows of that label (anywhere) where an occurrence of it reads as inserted; the same
     # for all its position variants; None without the inserted features or for subwords
     inserted_share: float | None = None
@@ -429,6 +435,7 @@ def _report(dataset: TextDataset, c: FeatureCounts, config: ScanConfig,
             "tested": sum(f.context_p is not None for f in findings),
             "explained_by_text": sum(bool(f.explained_by_text) for f in findings),
             "not_explained": sum(f.explained_by_text is False for f in findings),
+            "relabelled": sum(bool(f.relabelled) for f in findings),
         },
         "histogram": histogram,
     }
@@ -489,9 +496,10 @@ def _log10_sf(k: float, n: float, p: float) -> float:
 
 
 def reads_as_planted(finding: Finding, label_rows: int, config: ScanConfig) -> bool:
-    """Whether a finding reads as planted: the context test did not explain it, and either its occurrences read
-    as inserted (planting evidence) or it sits in a sizeable share of its label's rows almost only there."""
-    if finding.explained_by_text is not False:
+    """Whether a finding reads as planted: the context test did not explain it (or its rows read like another
+    class: relabelled), and either its occurrences read as inserted (planting evidence) or it sits in a sizeable
+    share of its label's rows almost only there."""
+    if finding.explained_by_text is not False and not finding.relabelled:
         return False
     if (finding.planting_evidence or 0.0) >= config.planted_evidence:
         return True
@@ -597,9 +605,27 @@ def _rank(findings: list[Finding], cols: list[int], c: FeatureCounts, label_ids:
         if result is not None:
             finding.context_p, finding.context_z = result.p_value, result.z
             finding.explained_by_text = result.p_value < config.context_alpha
-    classes = [(i >= top, bool(f.explained_by_text)) for i, f in enumerate(findings)]
+    if config.relabel:
+        _relabel(findings[:top], cols[:top], c, label_ids, config)
+    classes = [(i >= top, bool(f.explained_by_text) and not f.relabelled) for i, f in enumerate(findings)]
     order = _order(findings, weights, classes, grouped)
     return [findings[i] for i in order], [cols[i] for i in order]
+
+
+def _relabel(findings: list[Finding], cols: list[int], c: FeatureCounts, label_ids: np.ndarray,
+             config: ScanConfig) -> None:
+    """The relabel test (:mod:`spurlab.scan.relabel`) on the findings the context test explained: those whose
+    rows read like another class (Bonferroni over the tested ones, at ``context_alpha``) are ``relabelled``."""
+    explained = [i for i, f in enumerate(findings) if f.explained_by_text]
+    if not explained:
+        return
+    results = relabel_tests(c, [cols[i] for i in explained], [findings[i].label_id for i in explained], label_ids,
+                            seed=config.seed)
+    bonferroni = math.log10(len(explained))
+    for i, result in zip(explained, results, strict=True):
+        if result is not None:
+            findings[i].relabel_p = float(10.0 ** result.log10_p)
+            findings[i].relabelled = result.log10_p + bonferroni < math.log10(config.context_alpha)
 
 
 def _add_examples(findings: list[Finding], cols: list[int], c: FeatureCounts, label_ids: np.ndarray,

@@ -112,6 +112,7 @@ class FeatureCounts:
     word_map: sparse.csr_matrix | None = None  # their vocab x word-feature map
     word_offsets: dict[str, int] | None = None  # position -> first column of that block of word features
     phrase_tokens: dict[int, tuple[str, ...]] = field(default_factory=dict)  # phrase column -> its word tokens
+    _word_index: dict[str, int] | None = field(default=None, repr=False)
 
     def word_feature(self, col: int) -> int | None:
         """The word-feature index (a column of ``word_map``) of feature column ``col``; None for subwords."""
@@ -122,14 +123,28 @@ class FeatureCounts:
             return None
         return col - offset
 
-    def word_names(self) -> list[str]:
-        """The token names of the word-level features, by word-feature index ("" for shapes)."""
-        if self.word_map is None or not self.word_offsets or "any" not in self.word_offsets:
-            return []
-        start = self.word_offsets["any"]
-        return [name if kind == "token" else "" for name, kind in zip(
-            self.features[start:start + self.word_map.shape[1]], self.kinds[start:start + self.word_map.shape[1]],
-            strict=True)]
+    def own_words(self, col: int) -> list[int] | None:
+        """The word features (columns of ``word_map``) that are feature ``col``'s own: the feature itself, or a
+        phrase's words; None for a feature that is not word-level (a subword)."""
+        local = self.word_feature(col)
+        if local is not None:
+            return [local]
+        if col not in self.phrase_tokens or self.word_offsets is None or "any" not in self.word_offsets:
+            return None
+        if self._word_index is None:
+            start, size = self.word_offsets["any"], self.word_map.shape[1] if self.word_map is not None else 0
+            self._word_index = {name: j for j, (name, kind) in enumerate(zip(
+                self.features[start:start + size], self.kinds[start:start + size], strict=True)) if kind == "token"}
+        return [self._word_index[w] for w in self.phrase_tokens[col] if w in self._word_index]
+
+    def word_presence(self) -> sparse.csr_matrix:
+        """Rows x word features, 1 where the row has the feature anywhere (what context and relabel tests read)."""
+        if self.words is None or self.word_map is None:
+            raise ValueError("no word-level features")
+        x = self.words.counts if self.words.chunks is None else self.words.counts @ self.words.chunks
+        z = (x @ self.word_map).tocsr()
+        z.data[:] = 1.0
+        return z
 
     @property
     def presence(self) -> sparse.csr_matrix:
