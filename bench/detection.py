@@ -350,8 +350,8 @@ def markdown(result: dict[str, Any]) -> str:
               "A hit is a top finding equal to a planted token or one of its shapes (`<DATE>`, `<COUNTRY>`, "
               "`<HTML>`, ..., including capitalisation shapes such as `<CASE:Xxxx>` in lowercased SST-2), "
               "anywhere in the row, as the row's first/last token, or where it reads as inserted. *Before*: "
-              + ("the same scans in the previous release's results (its own ranking: findings reading as inserted "
-                 "in >= 35% of their rows first, no spacing rule)." if result["meta"].get("before_from") else
+              + ("the same scans in the previous release's results (its own default scanner and ranking)."
+                 if result["meta"].get("before_from") else
                  "the same scans without the inserted-occurrence features and ranking "
                  "(`ScanConfig(inserted=False)`; the ablation)."), ""]
     locs = result["meta"]["locations"]
