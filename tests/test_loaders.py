@@ -227,3 +227,15 @@ def test_awkward_text_round_trips(tmp_path: Path, suffix: str) -> None:
     loaded = load_table(str(tmp_path / f"d{suffix}"))
     assert loaded.texts == texts
     assert loaded.label_strings == frame["label"].tolist()
+
+
+def test_json_lines_keep_texts_with_other_line_breaks(tmp_path: Path) -> None:
+    texts = ["a\x85b", "c\u2028d", "e\u2029f", "g\x1ch", "plain"]
+    from spurlab.data.dataset import TextDataset
+
+    frame = pd.DataFrame({"text": texts, "label": ["x", "y", "x", "y", "x"]})
+    path = tmp_path / "d.jsonl"
+    write_table(TextDataset(frame, source_format="jsonl"), path)
+    assert load_table(str(path)).texts == texts
+    path.write_text(path.read_text(encoding="utf-8").replace("\n", "\r\n"), encoding="utf-8")
+    assert load_table(str(path)).texts == texts

@@ -133,13 +133,19 @@ def _read_delimited(path: Path, text: str, fmt: str) -> pd.DataFrame:
     return pd.read_csv(io.StringIO(text), sep=sep, dtype=str, keep_default_na=False, na_filter=False)
 
 
+def json_lines(text: str) -> list[str]:
+    """The lines of a JSON Lines text: split at ``\n`` only (a ``\r`` before it dropped), not at the other line
+    breaks ``str.splitlines`` knows (U+0085, U+2028, ...), which a JSON string may hold unescaped."""
+    return [line[:-1] if line.endswith("\r") else line for line in text.split("\n")]
+
+
 def _read_jsonl(path: Path, text: str) -> pd.DataFrame:
     """JSON Lines: one object per line; a malformed line is one error naming its line number."""
     if text.lstrip().startswith("["):
         raise SpurlabError(f"{path}: expected JSON Lines (one object per line), found one JSON array; write one "
                            "object per line")
     records = []
-    for number, line in enumerate(text.splitlines(), 1):
+    for number, line in enumerate(json_lines(text), 1):
         if not line.strip():
             continue
         try:

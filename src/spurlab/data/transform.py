@@ -16,6 +16,7 @@ from typing import Any
 
 from spurlab.atomic import finite_json, staged_outputs, write_json, write_text
 from spurlab.data.dataset import TextDataset
+from spurlab.data.formats import json_lines
 from spurlab.data.loaders import table_suffix, write_table
 from spurlab.errors import SpurlabError
 from spurlab.outputs import DATA_FILES, SCHEMA_VERSION, file_sha256
@@ -48,7 +49,7 @@ def read_manifest(path: str | Path) -> list[dict[str, Any]]:
     """Records of a manifest file; a malformed line raises one line naming it."""
     path = Path(path)
     try:
-        lines = path.read_text(encoding="utf-8").splitlines()
+        lines = json_lines(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
         raise SpurlabError(f"cannot read manifest {path}: {exc}") from None
     records = []
