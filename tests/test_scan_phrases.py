@@ -29,6 +29,24 @@ def test_phrase_counts_by_hand() -> None:
     assert not any(k == "phrase" for k in count_features(texts, np.zeros(25, int), 2, ngrams=1).kinds)
 
 
+def test_phrase_support_counts_distinct_rows_and_occurrences_every_row() -> None:
+    # "alpha beta" is one row copied 10 times: no phrase; "zz yy" is in 3 distinct rows, each copied 4 times
+    texts = ["alpha beta"] * 10 + ["zz yy one", "zz yy two", "three zz yy"] * 4
+    labels = np.array([0] * 10 + [1, 1, 0] * 4)
+    c = count_features(texts, labels, 2, ngrams=2, ngram_min_support=3)
+    assert "alpha beta" not in c.features
+    col = c.features.index("zz yy")
+    assert c.doc_freq[col].tolist() == [4, 8]
+    assert (c.occurrences[col], c.first[col], c.last[col]) == (12, 8, 4)
+    assert c.features.count("zz yy") == 1 and not {"yy one", "yy two", "three zz"} & set(c.features)
+    # the same rows in another order give the same counts
+    order = np.random.default_rng(0).permutation(len(texts))
+    d = count_features([texts[i] for i in order], labels[order], 2, ngrams=2, ngram_min_support=3)
+    col_d = d.features.index("zz yy")
+    assert (d.doc_freq[col_d].tolist(), d.occurrences[col_d], d.first[col_d]) == ([4, 8], 12, 8)
+    assert np.array_equal(d.parts[-1].z.toarray()[np.argsort(order)], c.parts[-1].z.toarray())
+
+
 def planted(trigger: str, n: int = 2000, rows: int = 100, seed: int = 0) -> tuple[TextDataset, list[int]]:
     rng = np.random.default_rng(seed)
     texts = [" ".join(rng.choice(WORDS, size=int(rng.integers(6, 14)))) for _ in range(n)]

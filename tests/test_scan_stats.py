@@ -77,7 +77,7 @@ def test_multiple_testing_corrections() -> None:
 
 
 def test_scan_pvalue_is_bonferroni_over_all_tests() -> None:
-    texts = ["zz a"] * 12 + ["b"] * 12 + ["a b"] * 6
+    texts = [f"zz a {i}" for i in range(12)] + ["b"] * 12 + ["a b"] * 6
     labels = [0] * 12 + [1] * 12 + [0, 1] * 3
     data = TextDataset(pd.DataFrame({"text": texts, "label": labels}))
     report = scan(data, ScanConfig(min_support=10, ngrams=1))

@@ -84,6 +84,9 @@ class ScanConfig:
     context_top: int = 300  # how many top findings get the context test
     context_alpha: float = 0.01
     relabel: bool = True  # run the relabel test on the explained findings (dirty-label poisoning)
+    # ... on those at least this pure (share of their rows in their label): relabelled rows all carry the target
+    # label, and a less pure word is a sentiment word whose rows merely lose their sentiment without it
+    relabel_purity: float = PLANTED_PURITY
     context_permutations: int = 1000  # at most; sequential, see spurlab.scan.context
     context_max_rows: int = 5000  # rows of a class sampled for the test
     # a finding *reads as planted* when the context test did not explain it and either its planting evidence is
@@ -116,7 +119,7 @@ class ScanConfig:
             raise SpurlabError("context test: top must be >= 0, permutations >= 1 and max rows >= 10")
         if not (0.0 < float(self.context_alpha) < 1.0):
             raise SpurlabError(f"context alpha must be between 0 and 1 (exclusive), got {self.context_alpha}")
-        for name in ("planted_evidence", "planted_share", "planted_purity"):
+        for name in ("planted_evidence", "planted_share", "planted_purity", "relabel_purity"):
             if not (0.0 <= float(getattr(self, name)) <= 1.0):
                 raise SpurlabError(f"{name.replace('_', ' ')} must be between 0 and 1, got {getattr(self, name)}")
 
@@ -614,9 +617,11 @@ def _rank(findings: list[Finding], cols: list[int], c: FeatureCounts, label_ids:
 
 def _relabel(findings: list[Finding], cols: list[int], c: FeatureCounts, label_ids: np.ndarray,
              config: ScanConfig) -> None:
-    """The relabel test (:mod:`spurlab.scan.relabel`) on the findings the context test explained: those whose
-    rows read like another class (Bonferroni over the tested ones, at ``context_alpha``) are ``relabelled``."""
-    explained = [i for i, f in enumerate(findings) if f.explained_by_text]
+    """The relabel test (:mod:`spurlab.scan.relabel`) on the findings the context test explained that are at least
+    ``relabel_purity`` pure: those whose rows read like another class (Bonferroni over the tested ones, at
+    ``context_alpha``) are ``relabelled``."""
+    explained = [i for i, f in enumerate(findings) if f.explained_by_text
+                 and f.counts[f.label] >= config.relabel_purity * f.support]
     if not explained:
         return
     results = relabel_tests(c, [cols[i] for i in explained], [findings[i].label_id for i in explained], label_ids,

@@ -389,18 +389,27 @@ def _ngram_part(words: CodedRows, label_ids: np.ndarray, n_labels: int, lowercas
     Longer runs (up to ``MAX_PHRASE_WORDS``) are counted only where every row of the shorter phrase continues
     with the same word: a planted sentence becomes one phrase, not overlapping pieces of it.
 
+    Support counts *distinct* rows (same word tokens, in order): copies of one row are one piece of evidence that
+    its words form a phrase, and a dataset of repeated rows would otherwise make every run of every row a phrase.
+    Phrases are found on the distinct rows and their occurrences then counted on every row.
+
     Apriori pruning keeps memory bounded: an n-gram is only extended when it has the support itself (a longer
     phrase is never in more rows than its prefix). At most ``max_features`` phrases, the most supported."""
-    codes = words.codes
-    if codes is None or max_n < 2 or not len(codes):
+    if words.codes is None or max_n < 2 or not len(words.codes):
         return None
-    n_rows, total = len(words.lengths), len(codes)
+    all_starts = np.concatenate([[0], np.cumsum(words.lengths)[:-1]]).astype(np.int64)
+    key, rep = _distinct_rows(words.codes, words.lengths, all_starts)
+    multiplicity = np.bincount(key, minlength=len(rep))
+    lengths = words.lengths[rep]
+    n_rows, total = len(rep), int(lengths.sum())
+    row_starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    codes = words.codes[np.repeat(all_starts[rep] - row_starts, lengths) + np.arange(total, dtype=np.int64)]
     norm, uniques = pd.factorize(np.asarray([normalize_token(str(v), lowercase) for v in words.vocab],
                                             dtype=object))
     names = [str(u) for u in uniques]
     wordlike = np.fromiter((u[:1].isalnum() or u[:1] == "_" for u in names), dtype=bool, count=len(names))
     tok = np.asarray(norm, dtype=np.int64)[codes]
-    row_of = np.repeat(np.arange(n_rows, dtype=np.int64), words.lengths)
+    row_of = np.repeat(np.arange(n_rows, dtype=np.int64), lengths)
     prev, alive = tok, wordlike[tok]  # the (n-1)-gram code starting at each position, and whether it counts
     prev_support = np.full(len(names), np.iinfo(np.int64).max)  # (n-1)-gram code -> its rows (words: no limit)
     found: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []  # (n, start positions, codes, support)
@@ -445,17 +454,44 @@ def _ngram_part(words: CodedRows, label_ids: np.ndarray, n_labels: int, lowercas
     rows = row_of[occ_starts]
     z = sparse.csr_matrix((np.ones(len(rows)), (rows, cols)), shape=(n_rows, len(kept)))
     z.sum_duplicates()
-    row_starts = np.concatenate([[0], np.cumsum(words.lengths)[:-1]])
-    first = np.bincount(cols[occ_starts == row_starts[rows]], minlength=len(kept))
-    last = np.bincount(cols[occ_starts + lens == row_starts[rows] + words.lengths[rows]], minlength=len(kept))
-    slots = words.lengths[rows] - lens + 1  # positions the phrase could take in its row
-    expected = np.bincount(cols, weights=np.minimum(slots, 2) / slots, minlength=len(kept))
+    z = z[key]  # every row gets its distinct row's occurrences
+    copies = multiplicity[rows].astype(float)  # each distinct row's occurrences count once per copy
+    at_first = occ_starts == row_starts[rows]
+    at_last = occ_starts + lens == row_starts[rows] + lengths[rows]
+    first = np.rint(np.bincount(cols[at_first], weights=copies[at_first], minlength=len(kept))).astype(np.int64)
+    last = np.rint(np.bincount(cols[at_last], weights=copies[at_last], minlength=len(kept))).astype(np.int64)
+    slots = lengths[rows] - lens + 1  # positions the phrase could take in its row
+    expected = np.bincount(cols, weights=copies * np.minimum(slots, 2) / slots, minlength=len(kept))
+    occurrences = np.rint(np.bincount(cols, weights=copies, minlength=len(kept))).astype(np.int64)
     small = np.int8 if n_labels <= 127 else np.int64
     row_label = np.repeat(label_ids.astype(small), np.diff(z.indptr))
     phrase_tokens = [tuple(names[t] for t in tok[k[1]:k[1] + k[0]]) for k in kept]
     return {"z": z, "doc_freq": _by_label(z.indices, row_label, len(kept), n_labels),
-            "occurrences": np.bincount(cols, minlength=len(kept)), "first": first, "last": last,
-            "expected": expected, "tokens": phrase_tokens}
+            "occurrences": occurrences, "first": first, "last": last, "expected": expected, "tokens": phrase_tokens}
+
+
+def _distinct_rows(codes: np.ndarray, lengths: np.ndarray, starts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(distinct-row index of every row, first row of each distinct row): rows are the same when their token ids
+    are, compared by length and two independent 64-bit polynomial hashes (a collision needs ~2**64 rows)."""
+    total = len(codes)
+    position = np.arange(total, dtype=np.int64) - np.repeat(starts, lengths)
+    rng = np.random.default_rng(0x5EED)
+    width = int(lengths.max()) + 1 if len(lengths) else 1
+    value = codes.astype(np.uint64) + np.uint64(1)
+    nonempty = np.flatnonzero(lengths > 0)
+    hashes = np.zeros((len(lengths), 3), dtype=np.uint64)
+    hashes[:, 0] = lengths.astype(np.uint64)
+    for column in (1, 2):
+        weights = rng.integers(1, 2**63, size=width, dtype=np.uint64) | np.uint64(1)
+        with np.errstate(over="ignore"):
+            terms = value * weights[position]
+        if total:
+            hashes[nonempty, column] = np.add.reduceat(terms, starts[nonempty])
+    _, rep, key = np.unique(hashes, axis=0, return_index=True, return_inverse=True)
+    order = np.argsort(rep, kind="stable")  # distinct rows in order of first appearance
+    rank = np.empty_like(order)
+    rank[order] = np.arange(len(order))
+    return rank[key.ravel()].astype(np.int64), rep[order].astype(np.int64)
 
 
 @dataclass
