@@ -31,9 +31,12 @@ SplitOption = Annotated[str, typer.Option("--split", help="Which split to read: 
 
 
 TrackingOption = Annotated[str | None, typer.Option(
-    "--tracking", help="Log finished runs to an experiment tracker: mlflow (pip install 'spurlab[tracking]').")]
+    "--tracking", help="Log finished runs to an experiment tracker: mlflow (pip install 'spurlab[tracking]') or "
+                       "wandb (pip install 'spurlab[wandb]'; offline unless WANDB_API_KEY or WANDB_MODE say "
+                       "otherwise).")]
 TrackingUriOption = Annotated[str | None, typer.Option(
-    "--tracking-uri", help="Where to log (default: MLFLOW_TRACKING_URI, else ./mlruns).")]
+    "--tracking-uri", help="Where to log. mlflow: a tracking URI (default: MLFLOW_TRACKING_URI, else ./mlruns); "
+                           "wandb: the folder its runs go under (default: WANDB_DIR, else here).")]
 
 
 def out_folder(value: str) -> Path:

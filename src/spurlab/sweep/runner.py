@@ -32,7 +32,7 @@ from spurlab.sweep.executors import Executor, LocalExecutor, Outcome, Task
 from spurlab.sweep.report import write_sweep_report
 from spurlab.sweep.spec import Sweep, format_value
 from spurlab.sweep.store import DB_NAME, ResultRow, SweepStore
-from spurlab.tracking import MlflowTracker, warn
+from spurlab.tracking import Tracker, warn
 
 SWEEP_FILE = "sweep.json"
 RUNS = "runs"
@@ -134,7 +134,7 @@ def describe_outcome(o: Outcome) -> str:
 
 def run_sweep(sweep: Sweep, out: str | Path, executor: Executor, *, overwrite: bool = False,
               echo: Callable[[str], None] = print, html_report: bool = True,
-              tracker: MlflowTracker | None = None) -> SweepReport:
+              tracker: Tracker | None = None) -> SweepReport:
     """Run the points not yet complete in ``out``'s store; a failed point is recorded and the rest go on. Then
     (``html_report``) write the sweep's ``report.html``, failures included. With a ``tracker``, the sweep is a
     parent run and every complete point a child run, each logged once however often the sweep is resumed.
@@ -174,7 +174,7 @@ def run_sweep(sweep: Sweep, out: str | Path, executor: Executor, *, overwrite: b
             return
         logged.add(key)
         tags = {"spurlab.point_key": key, "spurlab.spec_hash": sweep.spec_hash}
-        if tracker.find({**tags, "mlflow.parentRunId": parent}) is None:
+        if tracker.find(tags, parent) is None:
             tracker.log_run_folder(out / RUNS / key, name=key, parent=parent, tags=tags)
 
     def on_done_and_log(o: Outcome) -> None:
@@ -197,7 +197,7 @@ def run_sweep(sweep: Sweep, out: str | Path, executor: Executor, *, overwrite: b
     return report
 
 
-def _tracking_parent(tracker: MlflowTracker | None, sweep: Sweep) -> str | None:
+def _tracking_parent(tracker: Tracker | None, sweep: Sweep) -> str | None:
     """The parent run of this sweep: found by its spec hash when a killed sweep is resumed, else started."""
     if tracker is None:
         return None

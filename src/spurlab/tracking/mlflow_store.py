@@ -1,40 +1,23 @@
-"""Experiment tracking: finished run folders logged to MLflow (params, metrics, tags, the report and the adapter
-as artifacts), a sweep as a parent run with one child per grid point.
-
-Tracking never fails a run: once the tracker is set up, every error is one ``warning:`` line on stderr and the
-work goes on. Logging reads the run folder after it is complete, so what is logged is what is on disk, and a
-resumed sweep logs only the points it has not logged before (children are found by their point key).
-"""
+"""MLflow tracking: finished run folders as MLflow runs (params, metrics, tags, the report and the adapter as
+artifacts), a sweep as a parent run with one child per grid point. A resumed sweep logs only the points it has
+not logged before (children are found by their point key)."""
 
 from __future__ import annotations
 
 import contextlib
-import json
-import math
 import os
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from spurlab.config_io import flatten
 from spurlab.errors import SpurlabError
-
-TRACKERS = ("mlflow",)
-EXPERIMENT = "spurlab"
-MAX_PARAM_LENGTH = 500  # MLflow's limit on a param value is 6000; long JSON lists say little in a params table
+from spurlab.tracking.base import EXPERIMENT, read_run_folder, warn
 
 
 def default_uri() -> str:
     """``MLFLOW_TRACKING_URI``, else an ``mlruns/`` folder here (a SQLite store; MLflow 3 retired plain files)."""
     return os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{Path('mlruns').resolve() / 'mlflow.db'}"
-
-
-def warn(message: str) -> None:
-    print(f"warning: tracking: {' '.join(message.split())[:250]}", file=sys.stderr, flush=True)
 
 
 @dataclass
@@ -82,8 +65,9 @@ class MlflowTracker:
             else:
                 self._experiment_id = found.experiment_id
 
-    def find(self, tags: dict[str, str]) -> str | None:
+    def find(self, tags: dict[str, str], parent: str | None = None) -> str | None:
         """The id of an earlier run with these tags (so a resumed sweep does not log twice)."""
+        tags = {**tags, "mlflow.parentRunId": parent} if parent else tags
         query = " and ".join(f"tags.`{k}` = '{v}'" for k, v in tags.items())
         with _quiet():
             runs = self._client.search_runs([self._experiment_id], filter_string=query, max_results=1)
@@ -107,26 +91,20 @@ class MlflowTracker:
     def _log_run_folder(self, run_dir: Path, name: str | None, parent: str | None, tags: dict[str, str]) -> str:
         from mlflow.entities import Metric, Param, RunTag
 
-        metrics = json.loads((run_dir / "metrics.json").read_text(encoding="utf-8"))
-        config = yaml.safe_load((run_dir / "config.yaml").read_text(encoding="utf-8")) or {}
-        meta = metrics.get("meta", {})
-        run_tags = {"spurlab.kind": "run", "spurlab.version": str(meta.get("spurlab_version")),
-                    "spurlab.run_dir": str(run_dir.resolve()), "spurlab.status": str(metrics.get("status")),
-                    "spurlab.model": str(meta.get("model")), **tags}
-        run_id = self.start(name or str(metrics.get("name")), run_tags, parent)
-        params = [Param(k, _param(v)) for k, v in sorted(flatten(config).items())]
-        values = [Metric(k, float(v), 0, 0) for k, v in sorted(metric_values(metrics).items())]
+        record = read_run_folder(run_dir, name, tags)
+        run_id = self.start(record.name, record.tags, parent)
+        params = [Param(k, v) for k, v in record.params.items()]
+        values = [Metric(k, float(v), 0, 0) for k, v in sorted(record.metrics.items())]
         with _quiet():
             for start in range(0, len(params), 100):  # MLflow takes at most 100 params per batch
                 self._client.log_batch(run_id, params=params[start:start + 100])
             for start in range(0, len(values), 1000):
                 self._client.log_batch(run_id, metrics=values[start:start + 1000])
             self._client.log_batch(run_id, tags=[RunTag("spurlab.logged", "complete")])
-            for file in ("report.html", "metrics.json", "config.yaml", "summary.md"):
-                if (run_dir / file).is_file():
-                    self._client.log_artifact(run_id, str(run_dir / file))
-            if (run_dir / "adapter").is_dir():
-                self._client.log_artifacts(run_id, str(run_dir / "adapter"), "adapter")
+            for file in record.files:
+                self._client.log_artifact(run_id, str(file))
+            if record.adapter is not None:
+                self._client.log_artifacts(run_id, str(record.adapter), "adapter")
             self._client.set_terminated(run_id, "FINISHED")
         return run_id
 
@@ -139,28 +117,6 @@ class MlflowTracker:
                 self._client.set_terminated(run_id, status)
         except Exception as exc:
             warn(f"run {run_id} was not closed: {type(exc).__name__}")
-
-
-def metric_values(metrics: dict[str, Any]) -> dict[str, float]:
-    """The finite numbers of a ``metrics.json`` worth plotting: every test set's scores and counts, the base
-    model's too, training loss and speed (confusion matrices and timings of single stages left out)."""
-    out = {}
-    for key, value in flatten({k: v for k, v in metrics.items() if k != "meta"}).items():
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-            continue
-        if key.startswith("base.description") or key == "schema_version":
-            continue
-        out[key.replace(":", "_")] = value  # MLflow names allow no ':'
-    train = metrics.get("meta", {}).get("train", {})
-    for key in ("final_loss", "examples_per_second", "seconds", "trainable_parameters"):
-        if isinstance(train.get(key), (int, float)) and math.isfinite(train[key]):
-            out[f"train.{key}"] = train[key]
-    return out
-
-
-def _param(value: Any) -> str:
-    text = "null" if value is None else str(value)
-    return text if len(text) <= MAX_PARAM_LENGTH else text[: MAX_PARAM_LENGTH - 3] + "..."
 
 
 @contextlib.contextmanager
@@ -181,15 +137,4 @@ def _quiet() -> Iterator[None]:
         alembic.setLevel(alembic_level)
 
 
-def open_tracker(kind: str | None, uri: str | None = None) -> MlflowTracker | None:
-    """The tracker a ``--tracking`` option names (None for none)."""
-    if kind in (None, "", "none"):
-        if uri:
-            raise SpurlabError("--tracking-uri needs --tracking mlflow")
-        return None
-    if kind not in TRACKERS:
-        raise SpurlabError(f"unknown tracking {kind!r} (known: none, {', '.join(TRACKERS)})")
-    return MlflowTracker.open(uri)
-
-
-__all__ = ["TRACKERS", "MlflowTracker", "default_uri", "metric_values", "open_tracker"]
+__all__ = ["MlflowTracker", "default_uri"]
