@@ -39,6 +39,9 @@ def sweep_command(
                                    "another spec)."),
     max_points: int = typer.Option(10_000, "--max-points", min=1, help="Refuse a grid of more points than this "
                                    "(every point is validated before anything runs)."),
+    storage: str = typer.Option(None, "--storage", help="Keep the run folders here instead of in --out/runs: a "
+                                "path, file://, s3://, gs://, hdfs://, abfs:// or an fsspec URI (workers upload, "
+                                "so a Ray cluster needs no shared filesystem)."),
     tracking: TrackingOption = None,
     tracking_uri: TrackingUriOption = None,
     no_report: bool = typer.Option(False, "--no-report", help="Do not write the sweep's report.html (each run "
@@ -66,10 +69,13 @@ def sweep_command(
         for line in grid_lines(sweep):
             typer.echo(line)
         return
+    from spurlab.sweep.storage import open_storage
     from spurlab.tracking import open_tracker
 
+    run_storage = open_storage(storage) if storage else None
     tracker = open_tracker(tracking, tracking_uri)
-    run_sweep(sweep, out, runner, overwrite=overwrite, echo=typer.echo, html_report=not no_report, tracker=tracker)
+    run_sweep(sweep, out, runner, overwrite=overwrite, echo=typer.echo, html_report=not no_report, tracker=tracker,
+              storage=run_storage)
 
 
 def _fmt(value: object, digits: int = 3) -> str:

@@ -9,15 +9,18 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Protocol
 
 from spurlab.errors import SpurlabError
 from spurlab.experiment.config import config_from_dict
 from spurlab.experiment.runner import RunCache, run_experiment
 from spurlab.runtime import now, torch_threads
+from spurlab.sweep.storage import RunStorage
 
 
 @dataclass
@@ -26,8 +29,9 @@ class Task:
 
     key: str
     config: dict[str, Any]
-    run_dir: str  # absolute
+    run_dir: str  # absolute, or the run folder's URI in storage
     threads: int | None = None  # torch CPU threads when the config leaves train.threads unset
+    storage: str | None = None  # a --storage URI: run in a local scratch folder, then upload the run folder
 
 
 @dataclass
@@ -59,12 +63,23 @@ def one_line(exc: BaseException) -> str:
 
 
 def run_task(task: Task, cache: RunCache | None = None) -> Outcome:
-    """Run one grid point into its run folder (resuming or reusing it, as ``spurlab run`` does)."""
+    """Run one grid point into its run folder (resuming or reusing it, as ``spurlab run`` does). With
+    ``task.storage`` the run folder is fetched from storage (when complete there), run in a scratch folder on
+    this node and uploaded when it was not already complete."""
     started, t0 = now(), time.perf_counter()
     try:
         cfg = config_from_dict(task.config, source=f"grid point {task.key}")
         with torch_threads(None if cfg.train.threads else task.threads):
-            result = run_experiment(cfg, task.run_dir, cache=cache, verbose=False, progress=False)
+            if task.storage is None:
+                result = run_experiment(cfg, task.run_dir, cache=cache, verbose=False, progress=False)
+            else:
+                storage = RunStorage(task.storage)
+                with tempfile.TemporaryDirectory(prefix="spurlab-point-") as scratch:
+                    local = Path(scratch) / task.key
+                    storage.download(task.key, local)
+                    result = run_experiment(cfg, local, cache=cache, verbose=False, progress=False)
+                    if not result.reused:
+                        storage.upload(local, task.key)
     except Exception as exc:
         return Outcome(task.key, "failed", started, now(), time.perf_counter() - t0, error=one_line(exc))
     meta = result.metrics.get("meta", {})

@@ -60,8 +60,11 @@ def sweep_report(folder: str | Path, info: dict[str, Any]) -> Report:
             ["point", "error"], [[r["key"], r["error"]] for _, r in failed.iterrows()], key="failed")]))
     links = []
     for _, r in frame.iterrows():
-        page = folder / str(r.get("run_dir") or "") / REPORT_FILE
-        if r.get("run_dir") and page.is_file():
+        run_dir = str(r.get("run_dir") or "")
+        page = folder / run_dir / REPORT_FILE  # relative to the sweep folder, or an absolute storage path
+        if "://" in run_dir:  # in remote storage (--storage): link its URI
+            links.append((f"{r['key']}: run report (in storage)", f"{run_dir}/{REPORT_FILE}"))
+        elif run_dir and page.is_file():
             links.append((f"{r['key']}: run report", os.path.relpath(page, folder)))
     if links:
         sections.append(Section("Runs", "runs", links=links))

@@ -31,6 +31,7 @@ from spurlab.report.html import REPORT_FILE
 from spurlab.sweep.executors import Executor, LocalExecutor, Outcome, Task
 from spurlab.sweep.report import write_sweep_report
 from spurlab.sweep.spec import Sweep, format_value
+from spurlab.sweep.storage import RunStorage
 from spurlab.sweep.store import DB_NAME, ResultRow, SweepStore
 from spurlab.tracking import Tracker, warn
 
@@ -134,10 +135,12 @@ def describe_outcome(o: Outcome) -> str:
 
 def run_sweep(sweep: Sweep, out: str | Path, executor: Executor, *, overwrite: bool = False,
               echo: Callable[[str], None] = print, html_report: bool = True,
-              tracker: Tracker | None = None) -> SweepReport:
+              tracker: Tracker | None = None, storage: RunStorage | None = None) -> SweepReport:
     """Run the points not yet complete in ``out``'s store; a failed point is recorded and the rest go on. Then
     (``html_report``) write the sweep's ``report.html``, failures included. With a ``tracker``, the sweep is a
     parent run and every complete point a child run, each logged once however often the sweep is resumed.
+    With ``storage`` the run folders live there instead of in ``out/runs`` (see :mod:`spurlab.sweep.storage`);
+    ``out`` keeps the store, ``sweep.json`` and the report.
 
     Raises :class:`SweepFailed` at the end if any point failed in this call.
     """
@@ -146,6 +149,8 @@ def run_sweep(sweep: Sweep, out: str | Path, executor: Executor, *, overwrite: b
     cache = preflight(sweep)
     if isinstance(executor, LocalExecutor):
         executor.cache = cache
+    if storage is not None:
+        _check_storage(storage, sweep, overwrite)
     store = prepare_folder(out, sweep, overwrite)
     statuses = store.statuses()
     report = SweepReport(total=len(sweep.points))
@@ -156,12 +161,17 @@ def run_sweep(sweep: Sweep, out: str | Path, executor: Executor, *, overwrite: b
          f"{len(todo)} to run{f' ({retried} failed before)' if retried else ''} ({executor.name} executor)")
     points = {p.key: p for p in todo}
     runs = (out / RUNS).resolve()
-    tasks = [Task(p.key, config_to_dict(p.config), str(runs / p.key)) for p in todo]
+
+    def run_dir(key: str) -> str:
+        return storage.run_uri(key) if storage is not None else f"{RUNS}/{key}"
+
+    tasks = [Task(p.key, config_to_dict(p.config), storage.run_uri(p.key) if storage else str(runs / p.key),
+                  storage=storage.uri if storage else None) for p in todo]
 
     def on_done(o: Outcome) -> None:
         p = points[o.key]
         store.put(ResultRow(p.key, p.index, p.overrides, config_to_dict(p.config), o.status,  # type: ignore[arg-type]
-                            o.error, o.metrics, f"{RUNS}/{p.key}", o.started, o.finished, o.seconds))
+                            o.error, o.metrics, run_dir(p.key), o.started, o.finished, o.seconds))
         (report.complete if o.status == "complete" else report.failed).append(p.key)
         done = len(report.complete) + len(report.failed)
         echo(f"[{done}/{len(todo)}] {p.key}: {describe_outcome(o)}")
@@ -175,7 +185,13 @@ def run_sweep(sweep: Sweep, out: str | Path, executor: Executor, *, overwrite: b
         logged.add(key)
         tags = {"spurlab.point_key": key, "spurlab.spec_hash": sweep.spec_hash}
         if tracker.find(tags, parent) is None:
-            tracker.log_run_folder(out / RUNS / key, name=key, parent=parent, tags=tags)
+            if storage is None:
+                tracker.log_run_folder(out / RUNS / key, name=key, parent=parent, tags=tags)
+                return
+            with storage.local_copy(key) as local:
+                if local is not None:
+                    tracker.log_run_folder(local, name=key, parent=parent,
+                                           tags={**tags, "spurlab.run_dir": storage.run_uri(key)})
 
     def on_done_and_log(o: Outcome) -> None:
         on_done(o)
@@ -195,6 +211,19 @@ def run_sweep(sweep: Sweep, out: str | Path, executor: Executor, *, overwrite: b
         raise SweepFailed(f"{len(report.failed)} of {report.total} grid points failed (first: {report.failed[0]}); "
                           f"see 'spurlab results {out}', re-run the same command to retry them")
     return report
+
+
+def _check_storage(storage: RunStorage, sweep: Sweep, overwrite: bool) -> None:
+    """Storage holding another sweep is refused (or cleared with ``overwrite``); then it is marked as this one's."""
+    info = storage.read_sweep()
+    if info is not None and info.get("spec_hash") != sweep.spec_hash and not overwrite:
+        raise SpurlabError(f"storage {storage.uri} holds sweep {info.get('name')!r} of a different spec "
+                           "(use another --storage, or --overwrite)")
+    if overwrite:
+        storage.clear()
+    if info is None or info.get("spec_hash") != sweep.spec_hash:
+        storage.write_sweep({"format": FORMAT, "name": sweep.name, "spec_hash": sweep.spec_hash,
+                             "keys": [p.key for p in sweep.points]})
 
 
 def _tracking_parent(tracker: Tracker | None, sweep: Sweep) -> str | None:
