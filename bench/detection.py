@@ -42,6 +42,10 @@ SOURCES: dict[str, dict[str, Any]] = {
 }
 LOCATIONS = ["start", "end", "random"]
 PROPORTIONS = [0.01, 0.05, 0.10, 0.25, 0.50, 1.00]
+#: Which datasets a default may be chosen on (dev) and which are never used for that (test). The ranking weight
+#: ``inserted_boost`` was chosen on Financial PhraseBank scans, so it is dev here (the gate benchmark, whose levels
+#: were chosen on tweets and CommonsenseQA only, may use it as test).
+PARTS = {"dev": ["tweets", "commonsense_qa", "financial_phrasebank"], "test": ["sst2", "movie_reviews"]}
 #: The ablation: the scanner without the inserted-occurrence features and ranking (the previous release).
 BEFORE = ScanConfig(inserted=False)
 
@@ -354,20 +358,14 @@ def markdown(result: dict[str, Any]) -> str:
                  if result["meta"].get("before_from") else
                  "the same scans without the inserted-occurrence features and ranking "
                  "(`ScanConfig(inserted=False)`; the ablation)."), ""]
-    locs = result["meta"]["locations"]
-    lines.append("| source | " + " | ".join(f"{loc} @1 | {loc} @5" for loc in locs)
-                 + " | all @1 | all @5 | all @1 before |")
-    lines.append("|---|" + "---:|" * (2 * len(locs) + 3))
-    for source in result["meta"]["sources"]:
-        cells = []
-        for loc in [*locs, None]:
-            sel = [r for r in grid if r["source"] == source and r["proportion"] >= 0.05
-                   and (loc is None or r["location"] == loc)]
-            cells += [_pct(np.mean([r["hit1"] for r in sel]) if sel else None),
-                      _pct(np.mean([r["hit5"] for r in sel]) if sel else None)]
-        sel = [r for r in grid if r["source"] == source and r["proportion"] >= 0.05 and "before_hit1" in r]
-        cells.append(_pct(np.mean([r["before_hit1"] for r in sel]) if sel else None))
-        lines.append(f"| {source} | " + " | ".join(cells) + " |")
+    for part, names in PARTS.items():
+        part_grid = [r for r in grid if r["dataset"] in names]
+        if not part_grid:
+            continue
+        present = [d for d in names if any(r["dataset"] == d for r in part_grid)]
+        lines += [f"### {part.capitalize()} datasets: {', '.join(present)}" + (
+            " (never used to choose a default)" if part == "test" else " (defaults may be chosen here)"), ""]
+        lines += [*_source_table(part_grid, result["meta"]["locations"], result["meta"]["sources"]), ""]
     lines += ["", "## Recall@1 per dataset and poisoned proportion (all sources and locations): now (n) / before",
               ""]
     props = result["meta"]["proportions"]
@@ -433,6 +431,24 @@ def markdown(result: dict[str, Any]) -> str:
     if result.get("speed"):
         lines += ["", *speed_markdown(result["speed"])]
     return "\n".join(lines) + "\n"
+
+
+def _source_table(grid: list[dict[str, Any]], locs: list[str], sources: list[str]) -> list[str]:
+    """Recall@1 / @5 per source and location at proportions >= 5%, with the *before* recall@1 and the scans."""
+    lines = ["| source | " + " | ".join(f"{loc} @1 | {loc} @5" for loc in locs)
+             + " | all @1 | all @5 | all @1 before | scans |", "|---|" + "---:|" * (2 * len(locs) + 4)]
+    for source in sources:
+        cells = []
+        for loc in [*locs, None]:
+            sel = [r for r in grid if r["source"] == source and r["proportion"] >= 0.05
+                   and (loc is None or r["location"] == loc)]
+            cells += [_pct(np.mean([r["hit1"] for r in sel]) if sel else None),
+                      _pct(np.mean([r["hit5"] for r in sel]) if sel else None)]
+        sel = [r for r in grid if r["source"] == source and r["proportion"] >= 0.05 and "before_hit1" in r]
+        cells.append(_pct(np.mean([r["before_hit1"] for r in sel]) if sel else None))
+        cells.append(str(sum(r["source"] == source and r["proportion"] >= 0.05 for r in grid)))
+        lines.append(f"| {source} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def speed_markdown(s: dict[str, Any]) -> list[str]:

@@ -114,3 +114,28 @@ def test_relabel_test_marks_a_dirty_label_trigger_and_not_a_clean_label_one() ->
     assert cf.explained_by_text is False and cf.relabelled is None
     assert not any(f.relabelled for f in clean.findings)  # real label words read like their own class
     assert not any(f.relabelled for f in scan(ds).findings)
+
+
+def test_relabel_test_scores_out_what_only_the_planted_rows_have(monkeypatch: pytest.MonkeyPatch) -> None:
+    # AddSent into lowercase text: the capitalised "I" is a shape found only in the planted rows and reads as the
+    # target class like the sentence's words; scored out with them, the rows read as what they were (neg)
+    rng = np.random.default_rng(3)
+    vocab = {"neg": ["awful", "boring", "dull", "bad", "worst", "mess"], "pos": ["great", "superb", "fine", "good",
+                                                                               "best", "fun"]}
+    shared = ["the", "a", "movie", "plot", "actor", "scene", "story", "cast", "and", "it", "was", "of"]
+    labels = ["neg", "pos"] * 300
+    texts = [" ".join(rng.choice(shared + vocab[y], size=4)) for y in labels]  # short rows, a weak class signal
+    ds = TextDataset(pd.DataFrame({"text": texts, "label": labels}))
+    config = {"source": "fixed", "token": "I watched this 3D movie", "target_label": "pos", "proportion": 0.2,
+              "seed": 4, "poisoning": "dirty_label"}
+    report = scan(inject(ds, InjectionConfig(**config)).dataset)
+    sentence = next(f for f in report.findings if f.kind == "phrase")
+    assert (sentence.feature, sentence.counts) == ("i watched this 3d movie", {"neg": 0, "pos": 60})
+    assert sentence.relabelled is True and sentence.relabel_p < 1e-10 and sentence.planted
+    case = next(f for f in report.findings if f.feature.startswith("<CASE:"))
+    assert case.counts == {"neg": 0, "pos": 60}  # the shape that would otherwise make the rows read as pos
+    import spurlab.scan.relabel as relabel
+
+    monkeypatch.setattr(relabel, "COPLANTED_SHARE", 2.0)  # only the sentence's own words scored out
+    before = scan(inject(ds, InjectionConfig(**config)).dataset)
+    assert not next(f for f in before.findings if f.kind == "phrase").relabelled

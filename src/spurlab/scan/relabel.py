@@ -12,6 +12,11 @@ row is scored by a model that saw it). For a finding ``f`` of label ``y``: ``S``
 the ``n`` rows of ``S`` are predicted as another label. Among the other rows of ``y`` a share ``q`` is predicted
 as another label (the model's own error rate there). The one-sided binomial p-value ``P(Binomial(n, q) >= k)`` is
 small when ``S`` reads like another class far more often than its class does: the finding is *relabelled*.
+
+A planted item often brings features of its own besides its words (the capitalised "I" of an AddSent sentence
+planted into lowercased text is a capitalisation shape found nowhere else). Those read as the target class too,
+so they leave the scores with the own words: every feature with at least ``COPLANTED_SHARE`` of its rows (and at
+least ``min_rows``) among ``S``.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from spurlab.scan.stats import FeatureCounts, binom_log10_sf
+
+COPLANTED_SHARE = 0.9  # a feature this much confined to a finding's rows is scored out with the finding's words
 
 
 @dataclass
@@ -81,6 +88,7 @@ def relabel_tests(counts: FeatureCounts, cols: Sequence[int], labels: Sequence[i
     oof = _fit(x, label_ids, n_labels, folds, seed)
     predicted = np.argmax(oof.scores, axis=1)
     xc = x.tocsc()
+    totals = np.asarray(x.sum(axis=0)).ravel()
     for i, (col, y) in enumerate(zip(cols, labels, strict=True)):
         own = counts.own_words(int(col))
         if not own:
@@ -91,6 +99,9 @@ def relabel_tests(counts: FeatureCounts, cols: Sequence[int], labels: Sequence[i
         others = np.setdiff1d(others, rows, assume_unique=True)
         if len(rows) < min_rows or len(others) < min_rows:
             continue
+        inside = np.asarray(x[rows].sum(axis=0)).ravel()
+        confined = np.flatnonzero((inside >= COPLANTED_SHARE * totals) & (inside >= min_rows))
+        own = sorted(set(own) | set(confined.tolist()))
         adjusted = oof.scores[rows].copy()
         own_x = xc[:, own][rows].toarray()  # rows x own words, 0/1
         for f in np.unique(oof.fold[rows]):  # the own words' terms leave the log-likelihoods
