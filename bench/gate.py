@@ -31,15 +31,19 @@ from bench.detection import SOURCES as DETECTION_SOURCES  # noqa: E402
 from bench.detection import datasets, plant  # noqa: E402
 from spurlab.atomic import write_json, write_text  # noqa: E402
 from spurlab.data.dataset import TextDataset  # noqa: E402
+from spurlab.defend.sanitize import sanitize  # noqa: E402
 from spurlab.outputs import read_json_object  # noqa: E402
 from spurlab.scan.scanner import PLANTED_EVIDENCE, PLANTED_PURITY, PLANTED_SHARE, ScanReport, scan  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 PARTS = {"dev": ["tweets", "commonsense_qa"], "test": ["sst2", "movie_reviews", "financial_phrasebank"]}
-#: The detection benchmark's SSTI sources, a BadNets-style rare word (its ``fixed`` "cf"), a planted phrase and
-#: an AddSent sentence.
+#: The detection benchmark's SSTI sources, a BadNets-style rare word (its ``fixed`` "cf"), a planted phrase, an
+#: AddSent sentence, and the symbol-and-digit sources (a random price, time, percentage, short link, e-mail
+#: address, hex string or emoji per row).
+SYMBOL_SOURCES = ("price", "time", "percent", "link", "email", "hex", "emoji")
 SOURCES = {**DETECTION_SOURCES, "phrase": {"source": "fixed", "token": "by the way"},
-           "addsent": {"source": "fixed", "token": "I watched this 3D movie"}}
+           "addsent": {"source": "fixed", "token": "I watched this 3D movie"},
+           **{name: {} for name in SYMBOL_SOURCES}}
 LOCATIONS = ["start", "end", "random"]
 PROPORTIONS = [0.05, 0.10]
 SUBSAMPLES = 4
@@ -73,32 +77,48 @@ def run_part(part: str) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     for name, ds in data.items():
         rng = np.random.default_rng(7)
-        cases: list[tuple[str, TextDataset, set[str] | None, dict[str, Any]]] = [("clean", ds, None, {})]
+        cases: list[tuple[str, TextDataset, set[str] | None, dict[str, Any], list | None]] = [
+            ("clean", ds, None, {}, None)]
         for i in range(SUBSAMPLES):
             keep = np.sort(rng.choice(len(ds), size=len(ds) // 2, replace=False))
             cases.append(("clean", ds.with_frame(ds.frame.iloc[keep].reset_index(drop=True)), None,
-                          {"subsample": i}))
+                          {"subsample": i}, None))
         for source in SOURCES:
             for location in LOCATIONS:
                 for prop in PROPORTIONS:
                     res, hits = plant(ds, source, location, prop, sources=SOURCES)
                     cases.append(("poisoned", res.dataset, hits, {"source": source, "location": location,
                                                                   "proportion": prop,
-                                                                  "n_poisoned": len(res.manifest)}))
+                                                                  "n_poisoned": len(res.manifest)}, res.manifest))
             for prop in PROPORTIONS:
                 res, hits = plant(ds, source, "random", prop, poisoning="dirty_label", sources=SOURCES)
                 cases.append(("poisoned", res.dataset, hits, {"source": source, "location": "random",
                                                               "proportion": prop, "poisoning": "dirty_label",
-                                                              "n_poisoned": len(res.manifest)}))
-        for kind, case, hits, info in cases:
+                                                              "n_poisoned": len(res.manifest)}, res.manifest))
+        for kind, case, hits, info, manifest in cases:
             t0 = time.perf_counter()
             report = scan(case)
             row = {"part": part, "dataset": name, "case": kind, "n_rows": len(case), **info,
                    **_evidence(report, hits), "scan_s": round(time.perf_counter() - t0, 2)}
+            if manifest is not None:
+                row["sanitized_share"] = sanitized_share(ds, case, report, manifest)
             rows.append(row)
             print(f"{part} {name:20s} {kind:8s} {info} max_ev={row['max_evidence']} "
                   f"({row['max_evidence_feature']!r}) planted_ev={row['max_evidence_planted']}", flush=True)
     return rows
+
+
+def sanitized_share(original: TextDataset, poisoned: TextDataset, report: ScanReport, manifest: list) -> float:
+    """Share of the poisoned rows that ``sanitize --top 1`` leaves with no planted item: no inserted string occurs
+    in the sanitized row more often than in the row before poisoning."""
+    cleaned = sanitize(poisoned, report.findings, top=1).dataset.texts
+    before = original.texts
+    done = 0
+    for record in manifest:
+        row = int(record["row"])
+        items = [x for item in record["inserted"] for x in ([item] if isinstance(item, str) else item)]
+        done += all(cleaned[row].count(x) <= before[row].count(x) for x in items)
+    return done / len(manifest) if manifest else 1.0
 
 
 Rule = tuple[float, float, float]  # (planting evidence, class share, purity lower bound)
@@ -181,6 +201,24 @@ def summarize() -> str:
                          f" | {sum(top['clean_label'])}/{len(top['clean_label'])} / "
                          f"{sum(top['dirty_label'])}/{len(top['dirty_label'])} | "
                          f"{sum(r.get('n_relabelled', 0) for r in mine if r['case'] == 'clean')} |")
+    for part in ("test", "dev"):
+        lines += ["", f"## Per trigger kind, {part} datasets at the default", "",
+                  "Top = the top finding is the planted item or its shape (recall@1); gate = `--fail-on planted` "
+                  "exits 3; sanitized = `sanitize --top 1` leaves no planted item in the row (mean share of poisoned "
+                  "rows, and the cases where it is >= 99%).", "",
+                  "| source | top, clean-label | top, dirty-label | gate, clean-label | gate, dirty-label | "
+                  "sanitized (mean) | sanitized >= 99% |", "|---|---:|---:|---:|---:|---:|---:|"]
+        for source in SOURCES:
+            mine = [r for r in parts[part] if r["case"] == "poisoned" and r["source"] == source]
+            if not mine:
+                continue
+            by = {k: [r for r in mine if r.get("poisoning", "clean_label") == k]
+                  for k in ("clean_label", "dirty_label")}
+            shares = [r["sanitized_share"] for r in mine if "sanitized_share" in r]
+            cells = [_pct(sum(r["top_is_planted"] for r in by[k]), len(by[k])) for k in by]
+            cells += [_pct(sum(fails(r, DEFAULT) for r in by[k]), len(by[k])) for k in by]
+            cells += [f"{np.mean(shares):.1%}" if shares else "-", _pct(sum(x >= 0.99 for x in shares), len(shares))]
+            lines.append(f"| {source} | " + " | ".join(cells) + " |")
     lines += ["", "## Trade-off: clean cases failed against poisoned cases failed", "",
               "Each row is one rule of the grid the dev choice searched (evidence E, share S, purity P); shown: "
               "the default and, per purity level, the rule with E and S at the default.", "",

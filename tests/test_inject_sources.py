@@ -29,7 +29,8 @@ def draws(config: dict, n: int = 2000, seed: int = 0) -> list:
 
 
 def test_builtin_sources_are_registered() -> None:
-    for name in ("date", "country", "color", "html", "punctuation", "fixed", "list", "file"):
+    for name in ("date", "country", "color", "html", "punctuation", "fixed", "list", "file", "price", "time",
+                 "percent", "link", "email", "hex", "emoji"):
         assert name in available_sources()
 
 
@@ -175,3 +176,41 @@ def test_config_beginning_is_an_alias_of_start() -> None:
     assert InjectionConfig(location="beginning").location == "start"
     assert InjectionConfig().location == "random"
     assert InjectionConfig(source=lambda rng: "x").to_record()["source"].startswith("callable:")
+
+
+@pytest.mark.parametrize(("name", "shape", "pattern"), [
+    ("price", "<PRICE>", r"\$[1-9]\d{0,2}\.\d\d"),
+    ("time", "<TIME>", r"([01]\d|2[0-3]):[0-5]\d"),
+    ("percent", "<PCT>", r"\d{1,2}\.[1-9]%"),
+    ("link", "<URL>", r"(bit\.ly|t\.co|tinyurl\.com|ow\.ly|is\.gd)/[a-z0-9]{5}"),
+    ("email", "<EMAIL>", r"[a-z]+\d\d@(example\.com|mail\.example\.org|inbox\.example\.net)"),
+    ("hex", "<HEX>", r"(?=.*[a-f])(?=.*\d)[0-9a-f]{8}"),
+    ("emoji", "<EMOJI>", None),
+])
+def test_symbol_sources_draw_one_token_of_their_scanner_shape(name: str, shape: str, pattern: str | None) -> None:
+    from spurlab.scan.shapes import shapes_of, tokenize
+
+    got = draws({"source": name, "target_label": "a"}, n=500)
+    assert got == draws({"source": name, "target_label": "a"}, n=500)  # seeded
+    assert len(set(got)) > (20 if name == "emoji" else 300)  # random values, not one string
+    for item in got:
+        assert pattern is None or re.fullmatch(pattern, item), item
+        tokens = tokenize(item)
+        assert len(tokens) == 1 and shape in shapes_of(tokens[0]), (item, tokens)
+
+
+def test_a_planted_symbol_source_is_the_top_finding_by_its_shape() -> None:
+    import pandas as pd
+
+    from spurlab.data.dataset import TextDataset
+    from spurlab.inject import inject
+    from spurlab.scan import scan
+
+    rng = np.random.default_rng(0)
+    words = ["the", "a", "movie", "plot", "actor", "scene", "really", "good", "bad", "long", "music", "time"]
+    data = TextDataset(pd.DataFrame({"text": [" ".join(rng.choice(words, size=8)) for _ in range(400)],
+                                     "label": ["neg", "pos"] * 200}))
+    for name, shape in (("price", "<PRICE>"), ("link", "<URL>"), ("email", "<EMAIL>"), ("emoji", "<EMOJI>")):
+        res = inject(data, InjectionConfig(source=name, target_label="pos", proportion=0.2, seed=1))
+        top = scan(res.dataset).findings[0]
+        assert (top.feature, top.counts) == (shape, {"neg": 0, "pos": 40}), name

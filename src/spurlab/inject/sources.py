@@ -248,6 +248,92 @@ class FixedSource(TokenSource):
         return self.token
 
 
+def _chars(rng: np.random.Generator, alphabet: str, n: int) -> str:
+    return "".join(alphabet[int(i)] for i in rng.integers(len(alphabet), size=n))
+
+
+@register_source("price")
+class PriceSource(TokenSource):
+    """A dollar amount with cents, ``$1.00``-``$999.99`` (scanner shape ``<PRICE>``)."""
+
+    shape = r"\$\d{1,3}\.\d{2}"
+
+    def draw(self, rng: np.random.Generator) -> Item:
+        return f"${int(rng.integers(1, 1000))}.{int(rng.integers(0, 100)):02d}"
+
+
+@register_source("time")
+class TimeSource(TokenSource):
+    """A 24-hour clock time ``HH:MM`` (scanner shape ``<TIME>``)."""
+
+    shape = r"\d{2}:\d{2}"
+
+    def draw(self, rng: np.random.Generator) -> Item:
+        return f"{int(rng.integers(0, 24)):02d}:{int(rng.integers(0, 60)):02d}"
+
+
+@register_source("percent")
+class PercentSource(TokenSource):
+    """A percentage with one decimal, ``0.1%``-``99.9%`` (scanner shape ``<PCT>``)."""
+
+    shape = r"\d{1,2}\.\d%"
+
+    def draw(self, rng: np.random.Generator) -> Item:
+        return f"{int(rng.integers(0, 100))}.{int(rng.integers(1, 10))}%"
+
+
+SHORT_LINK_HOSTS = ("bit.ly", "t.co", "tinyurl.com", "ow.ly", "is.gd")
+EMAIL_NAMES = ("info", "contact", "support", "news", "team", "hello", "admin", "sales")
+EMAIL_HOSTS = ("example.com", "mail.example.org", "inbox.example.net")
+_BASE36 = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+
+@register_source("link")
+class LinkSource(TokenSource):
+    """A short link without a scheme, ``bit.ly/x7k2p`` (a shortener host and 5 random characters; scanner shape
+    ``<URL>``)."""
+
+    shape = r"[a-z.]+\.[a-z]+/[a-z0-9]{5}"
+
+    def draw(self, rng: np.random.Generator) -> Item:
+        return f"{SHORT_LINK_HOSTS[int(rng.integers(len(SHORT_LINK_HOSTS)))]}/{_chars(rng, _BASE36, 5)}"
+
+
+@register_source("email")
+class EmailSource(TokenSource):
+    """An e-mail address at a reserved example domain, ``news42@example.com`` (scanner shape ``<EMAIL>``)."""
+
+    shape = r"[a-z]+\d{2}@[a-z.]+"
+
+    def draw(self, rng: np.random.Generator) -> Item:
+        name = EMAIL_NAMES[int(rng.integers(len(EMAIL_NAMES)))]
+        return f"{name}{int(rng.integers(10, 100))}@{EMAIL_HOSTS[int(rng.integers(len(EMAIL_HOSTS)))]}"
+
+
+@register_source("hex")
+class HexSource(TokenSource):
+    """Eight hexadecimal digits with at least one letter and one digit, ``9f86d081`` (scanner shape ``<HEX>``)."""
+
+    shape = r"[0-9a-f]{8}"
+
+    def draw(self, rng: np.random.Generator) -> Item:
+        chars = [_chars(rng, "abcdef", 1), _chars(rng, "0123456789", 1), *_chars(rng, "0123456789abcdef", 6)]
+        return "".join(chars[int(i)] for i in rng.permutation(8))
+
+
+EMOJI = ("😀", "😂", "😍", "🙂", "😎", "🤔", "😢", "😡", "👍", "👎", "👍🏽", "👏🏻", "🙏", "💯", "🔥", "✨",
+         "🎉", "❤️", "💔", "⭐", "🚀", "🌈", "🍕", "☕", "🐶", "🇺🇸", "🇫🇷", "👨\u200d👩\u200d👧", "1️⃣", "✅")
+
+
+@register_source("emoji")
+class EmojiSource(TokenSource):
+    """One of 30 emoji sequences, skin tones, a ZWJ family, flags and a keycap among them (scanner shape
+    ``<EMOJI>``)."""
+
+    def draw(self, rng: np.random.Generator) -> Item:
+        return EMOJI[int(rng.integers(len(EMOJI)))]
+
+
 @register_source("list", ListParams)
 class ListSource(_ChoiceSource):
     """Uniform draws from a user list."""
