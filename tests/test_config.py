@@ -59,7 +59,7 @@ def test_overrides(tmp_path: Path) -> None:
         ({**MINIMAL, "trian": {}}, "trian: unknown key"),
         ({**MINIMAL, "train": {"lrr": 1}}, "train.lrr: unknown key"),
         ({**MINIMAL, "train": {"lr": -1}}, "train.lr: "),
-        ({**MINIMAL, "train": {"mode": "qlora"}}, "train.mode: "),
+        ({**MINIMAL, "train": {"method": "qlora"}}, "train.method: "),
         ({**MINIMAL, "train": {"lora": {"r": 0}}}, "train.lora.r: "),
         ({**MINIMAL, "train": {"device": "tpu"}}, "train.device: unknown device"),
         ({"model": {"name": "m"}}, "data: required key is missing"),

@@ -36,7 +36,7 @@ def demo_configs(max_train: int | None = None, threads: int | None = None,
         "data": {"spec": "bundled:tweets", "labels": CLASSES, "max_train": max_train or 1500,
                  "max_test": 800},
         "model": {"name": "bundled:minilm"},
-        "train": {"mode": "lora", "lora": {"r": 8, "alpha": 16}, "lr": 1e-3, "epochs": 2, "batch_size": 32,
+        "train": {"method": "lora", "lora": {"r": 8, "alpha": 16}, "lr": 1e-3, "epochs": 2, "batch_size": 32,
                   "max_length": 64, "precision": "auto", "seed": 0, "threads": threads},
         "evaluation": {"spurious_classes": CLASSES, "injection": dict(DATE_TOKEN), "flip": True, "base": True},
     }

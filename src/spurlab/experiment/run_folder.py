@@ -63,6 +63,18 @@ def comparable_config(config: dict[str, Any]) -> dict[str, Any]:
     return config
 
 
+def resolved_config(stored: dict[str, Any]) -> dict[str, Any]:
+    """A run folder's stored config as this version resolves it: keys added since get their defaults and older
+    names their new ones (``train.mode`` -> ``train.method``), so a finished run is still recognised. A config
+    this version no longer accepts is compared as stored (and then differs)."""
+    from spurlab.experiment.config import config_from_dict, config_to_dict
+
+    try:
+        return config_to_dict(config_from_dict(stored, source="stored config"))
+    except (SpurlabError, ValueError, TypeError):
+        return stored
+
+
 def _first_difference(a: Any, b: Any, where: str = "") -> str:
     if isinstance(a, dict) and isinstance(b, dict):
         for key in sorted(set(a) | set(b), key=str):
@@ -121,7 +133,7 @@ def _same_config(out_dir: Path, config: dict[str, Any]) -> None:
         raise SpurlabError(f"{path} is unreadable (use another --out, or --overwrite)") from None
     if not isinstance(previous, dict):
         raise SpurlabError(f"{path} is not a spurlab config (use another --out, or --overwrite)")
-    ours, theirs = comparable_config(config), comparable_config(previous)
+    ours, theirs = comparable_config(config), comparable_config(resolved_config(previous))
     if ours != theirs:
         raise SpurlabError(f"--out {out_dir} holds a run of a different config ({_first_difference(theirs, ours)}); "
                            "use another --out, or --overwrite to replace it")

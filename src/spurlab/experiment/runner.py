@@ -36,7 +36,7 @@ from spurlab.report.html import REPORT_FILE, write_html
 from spurlab.report.run_summary import write_confusion_png, write_summary
 from spurlab.runtime import machine, now, resolve_device, torch_threads
 from spurlab.train.batching import Encoded, encode
-from spurlab.train.loop import TrainStats, seed_everything, train_model
+from spurlab.train.loop import TrainStats, plan_steps, seed_everything, train_model
 from spurlab.train.precision import resolve_precision
 
 BASE_DESCRIPTION = (
@@ -321,7 +321,8 @@ def _train(ctx: RunContext) -> tuple[torch.nn.Module, TrainStats]:
     assert ctx.loaded is not None and ctx.train_enc is not None and ctx.train_set is not None
     tc = ctx.cfg.train
     ctx.stage("train")
-    model = attach_trainable(ctx.loaded, tc.mode, tc.lora)
+    model = attach_trainable(ctx.loaded, tc.method, tc.method_settings,
+                             total_steps=plan_steps(len(ctx.train_enc), tc)[0])
     ctx.log(f"training on {len(ctx.train_enc)} rows")
     stats = train_model(model, ctx.train_enc, ctx.train_set.label_ids, tc, ctx.device, ctx.precision,
                         ctx.loaded.head_modules, progress=ctx.progress, description=f"[{ctx.cfg.name}] train")
@@ -339,7 +340,7 @@ def _save(ctx: RunContext, model: torch.nn.Module, stats: TrainStats, metrics: d
     t = time.perf_counter()
     partial = out_dir / ".adapter.partial"
     shutil.rmtree(partial, ignore_errors=True)
-    save_trained(model, ctx.loaded, tc.mode, partial, {"base_model": cfg.model.name,
+    save_trained(model, ctx.loaded, tc.method, partial, {"base_model": cfg.model.name,
                                                        "label_names": ctx.splits.label_names,
                                                        "pooling": cfg.model.pooling})
     shutil.rmtree(out_dir / "adapter", ignore_errors=True)
@@ -360,7 +361,8 @@ def _save(ctx: RunContext, model: torch.nn.Module, stats: TrainStats, metrics: d
             "model": cfg.model.name,
             "model_type": ctx.loaded.model_type,
             "head": ctx.loaded.head_kind,
-            "mode": tc.mode,
+            "mode": tc.method,  # the training method (named mode before train.method existed)
+            "method": tc.method,
             "precision": ctx.precision,
             "device": str(ctx.device),
             "threads": torch.get_num_threads(),

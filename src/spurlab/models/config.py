@@ -34,3 +34,6 @@ class LoraSettings(Section):
     target_modules: list[str] | None = Field(None, description="None = per-architecture default")
     use_dora: bool = False
     use_rslora: bool = False
+    init: Literal["default", "gaussian", "pissa", "olora"] = Field(
+        "default", description="default: PEFT's (Kaiming-uniform A, zero B); gaussian; pissa or olora: from the "
+                               "weights' SVD / QR (the base weights are changed by the init)")

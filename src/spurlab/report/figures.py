@@ -30,7 +30,7 @@ RANK = "train.lora.r"
 PROPORTION = "injection.proportion"
 TOKEN_PROPORTION = "injection.token_proportion"
 TARGET = "injection.target_label"
-MODE = "train.mode"
+METHOD_COLUMNS = ("train.method", "train.mode")  # the training method (train.mode in older stores)
 ATTACK = "attack_success"
 SHARE = "token_share"
 LIFT = "lift"  # token share with the token minus without it, on the same rows
@@ -193,10 +193,11 @@ def paper_figures(frame: pd.DataFrame) -> tuple[list[Figure], dict[str, str]]:
     if RANK not in frame.columns:
         raise SpurlabError(f"the results table has no column {RANK!r} (LoRA rank): nothing to plot against; "
                            "use --x/--y for another plot")
-    if MODE in frame.columns:
-        frame = frame[frame[MODE].fillna("lora") == "lora"]  # rank means nothing for full/head finetuning
+    for column in METHOD_COLUMNS:  # train.lora.r means something for LoRA only
+        if column in frame.columns:
+            frame = frame[frame[column].fillna("lora") == "lora"]
         if frame.empty:
-            raise SpurlabError("the results table has no LoRA rows (train.mode = lora) to plot against rank")
+            raise SpurlabError("the results table has no LoRA rows (train.method = lora) to plot against rank")
     frame = add_token_class_columns(frame)
     hue = PROPORTION if PROPORTION in frame.columns and frame[PROPORTION].notna().any() else None
     panel = TOKEN_PROPORTION if TOKEN_PROPORTION in frame.columns and frame[TOKEN_PROPORTION].notna().any() else None

@@ -101,6 +101,39 @@ def _batch_stream(encoded: Encoded, cfg: TrainConfig) -> Iterator[tuple[int, lis
         epoch += 1
 
 
+@dataclass
+class _AdaptiveRank:
+    """AdaLoRA's two additions to a training step: the orthogonality penalty on its singular vectors P and Q
+    (``||P^T P - I||_F^2 + ||Q Q^T - I||_F^2`` averaged over them, weighted by ``orth_reg_weight``) and the rank
+    budget allocation after each optimizer step."""
+
+    model: nn.Module
+    weight: float
+
+    @classmethod
+    def of(cls, model: nn.Module) -> _AdaptiveRank | None:
+        base = getattr(model, "base_model", None)
+        if not hasattr(base, "update_and_allocate"):
+            return None
+        configs = getattr(model, "peft_config", {})
+        weight = float(getattr(next(iter(configs.values()), None), "orth_reg_weight", 0.0) or 0.0)
+        return cls(model, weight)
+
+    def penalty(self) -> torch.Tensor | float:
+        if not self.weight:
+            return 0.0
+        terms = []
+        for name, p in self.model.named_parameters():
+            if not p.requires_grad or p.ndim != 2 or ("lora_A" not in name and "lora_B" not in name):
+                continue
+            gram = p @ p.T if "lora_A" in name else p.T @ p  # Q Q^T (r x r) or P^T P (r x r)
+            terms.append(((gram - torch.eye(gram.shape[0], device=p.device, dtype=p.dtype)) ** 2).sum())
+        return self.weight * torch.stack(terms).mean() if terms else 0.0
+
+    def allocate(self, step: int) -> None:
+        self.model.base_model.update_and_allocate(step)
+
+
 def train_model(model: nn.Module, encoded: Encoded, labels: np.ndarray, cfg: TrainConfig,
                 device: torch.device, precision: str, head_modules: list[str] | None = None,
                 progress: bool = True, description: str = "training") -> TrainStats:
@@ -119,6 +152,7 @@ def train_model(model: nn.Module, encoded: Encoded, labels: np.ndarray, cfg: Tra
                        trainable_parameters=sum(p.numel() for p in params),
                        total_parameters=sum(p.numel() for p in model.parameters()))
     stream = _batch_stream(encoded, cfg)
+    adaptive = _AdaptiveRank.of(model)
     bar = _progress(progress)
     start = time.perf_counter()
     batches_seen = 0
@@ -136,13 +170,16 @@ def train_model(model: nn.Module, encoded: Encoded, labels: np.ndarray, cfg: Tra
                 if not torch.isfinite(loss):
                     raise SpurlabError(f"train: the loss became {loss.item()} at step {_step + 1} of {total} "
                                        "(lower train.lr, or check the data); the run is marked failed")
-                (loss / cfg.grad_accum).backward()
+                objective = loss + adaptive.penalty() if adaptive is not None else loss
+                (objective / cfg.grad_accum).backward()
                 step_loss += loss.item() * len(rows)
                 step_rows += len(rows)
                 batches_seen += 1
             if cfg.clip_norm:
                 torch.nn.utils.clip_grad_norm_(params, cfg.clip_norm)
             optimizer.step()
+            if adaptive is not None:  # reads the gradients: before they are cleared
+                adaptive.allocate(_step)
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             stats.losses.append(step_loss / step_rows)
