@@ -152,3 +152,26 @@ def test_a_method_that_cannot_adapt_the_model_is_one_line(tiny_models: dict[str,
     assert "\n" not in str(err.value)
     with pytest.raises(SpurlabError, match="target_r 8 is above init_r 4"):
         attach_trainable(loaded, "adalora", _config(method="adalora", adalora={"init_r": 4}).method_settings)
+
+
+def test_spurlab_run_with_another_method_end_to_end(tiny_models: dict[str, Path], synthetic_csv: Path,
+                                                     tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import yaml
+
+    from conftest import run_cli
+
+    config = tmp_path / "run.yaml"
+    config.write_text(yaml.safe_dump({
+        "name": "ia3", "data": {"spec": str(synthetic_csv), "test_size": 0.25},
+        "injection": {"source": "fixed", "token": "zq", "target_label": "pos"},
+        "model": {"name": str(tiny_models["bert"])},
+        "train": {"method": "ia3", "max_steps": 2, "batch_size": 16, "max_length": 16, "precision": "fp32"}}))
+    out = tmp_path / "out"
+    code, _, err = run_cli(["run", str(config), "--out", str(out), "--no-progress", "--no-report"], capsys)
+    assert code == 0, err
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["meta"]["method"] == "ia3" and metrics["meta"]["train"]["trainable_parameters"] > 0
+    assert json.loads((out / "adapter" / "adapter_config.json").read_text())["peft_type"] == "IA3"
+    assert yaml.safe_load((out / "config.yaml").read_text())["train"]["method"] == "ia3"
+    code, out_text, err = run_cli(["run", str(config), "--out", str(out), "--no-progress", "--no-report"], capsys)
+    assert code == 0 and "already" in out_text, err  # the same config is recognised as finished
