@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 from pydantic import Field, field_validator
@@ -20,7 +19,7 @@ from spurlab.data.transform import TransformResult
 from spurlab.defend.base import DefenseParams, get_defense, register_defense
 from spurlab.defend.paraphrase_rules import postprocess
 from spurlab.errors import SpurlabError
-from spurlab.runtime import resolve_device, torch_threads
+from spurlab.runtime import torch_threads
 
 DEFAULT_MODEL = "bundled:smollm2"
 DEFAULT_PROMPT = ("Paraphrase the following review using different words but keep the same meaning and "
@@ -131,38 +130,11 @@ class ParaphraseGenerator:
              ) -> ParaphraseGenerator:
         """Load by hub name, folder or ``bundled:<model>``; every failure is one :class:`SpurlabError` line.
         Only safetensors weights are read unless ``allow_pickle``, as for ``spurlab run``."""
-        import torch
+        from spurlab.models.causal_lm import load_causal_lm
 
-        from spurlab.hub import require_hub
-        from spurlab.models.loading import check_local_folder, refuse_pickle
-        from spurlab.models.registry import resolve_model_name
-        from spurlab.models.tokenizer import load_tokenizer, not_found_error, quiet_transformers
-
-        is_local = name.startswith(("bundled:", "/", "./", "../", "~")) or Path(name).expanduser().exists()
-        if not is_local:  # a hub name: one line now instead of retries when the hub is unreachable
-            require_hub(f"paraphrase model {name!r}")
-        folder = Path(resolve_model_name(name)).expanduser()
-        refuse_pickle(folder, "paraphrase model", allow_pickle, "pass --allow-pickle (allow_pickle: true)")
-        if folder.is_dir():
-            check_local_folder(folder, "paraphrase model", trust_remote_code)
-        tokenizer = load_tokenizer(name, trust_remote_code=trust_remote_code)
-        tokenizer.padding_side = "left"  # generation continues from the last position of every row
-        dev = resolve_device(device, "paraphrase device")
-        try:
-            from transformers import AutoModelForCausalLM
-
-            from spurlab.hub import hub_offline
-
-            with quiet_transformers():
-                model = AutoModelForCausalLM.from_pretrained(
-                    resolve_model_name(name), trust_remote_code=trust_remote_code, local_files_only=hub_offline(),
-                    dtype=torch.bfloat16 if dev.type == "cuda" else torch.float32,
-                    use_safetensors=None if allow_pickle else True)
-        except SpurlabError:
-            raise
-        except Exception as exc:
-            raise not_found_error("paraphrase model", name, exc) from None
-        model.to(dev).eval()
+        model, tokenizer, dev = load_causal_lm(name, what="paraphrase model", device=device,
+                                               trust_remote_code=trust_remote_code, allow_pickle=allow_pickle,
+                                               padding_side="left")  # generation continues from the last position
         return cls(model, tokenizer, dev)
 
     def build_prompt(self, template: str, text: str, chat: bool = True) -> str:
