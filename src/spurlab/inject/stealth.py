@@ -1,0 +1,133 @@
+"""How visible an attack is, measured as the backdoor literature does, on the rows it changed:
+
+- **ΔPPL**: perplexity of each poisoned row minus that of its original under a causal LM (default the bundled
+  SmolLM2-135M-Instruct). Perplexity is ``exp`` of the mean next-token negative log-likelihood over the row's
+  tokens after the first. A planted date or a rare word raises it; a fluent sentence barely does.
+- **semantic similarity**: cosine similarity of mean-pooled sentence embeddings of the original and the
+  poisoned row (default the bundled all-MiniLM-L6-v2, a sentence-embedding model).
+- **Δ spelling errors**: words (runs of letters and apostrophes) that pyspellchecker's English dictionary does
+  not know, in the poisoned row minus the original.
+
+At most ``max_rows`` changed rows are measured, a seeded sample.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from spurlab.errors import SpurlabError
+
+DEFAULT_LM = "bundled:smollm2"
+DEFAULT_EMBEDDER = "bundled:minilm"
+_WORD = re.compile(r"[A-Za-z][A-Za-z']*")
+
+
+def perplexities(texts: Sequence[str], model: Any, tokenizer: Any, device: Any, batch_size: int = 16,
+                 max_length: int = 256) -> np.ndarray:
+    """Per text: ``exp`` of the mean negative log-likelihood of its tokens after the first (NaN for a text of
+    fewer than two tokens)."""
+    import torch
+
+    out = np.full(len(texts), np.nan)
+    order = np.argsort([len(t) for t in texts], kind="stable")  # similar lengths share a batch: less padding
+    for start in range(0, len(texts), batch_size):
+        rows = order[start:start + batch_size]
+        enc = tokenizer([texts[i] for i in rows], return_tensors="pt", padding=True, truncation=True,
+                        max_length=max_length).to(device)
+        with torch.inference_mode():
+            logits = model(**enc).logits.float()
+        targets, mask = enc["input_ids"][:, 1:], enc["attention_mask"][:, 1:].float()
+        if tokenizer.padding_side == "left":  # a left-padded row's first real token has no context either
+            first = enc["attention_mask"].float().argmax(dim=1)
+            positions = torch.arange(mask.shape[1], device=mask.device)[None, :]
+            mask = mask * (positions >= first[:, None]).float()
+        nll = torch.nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2), targets, reduction="none")
+        counts = mask.sum(dim=1)
+        mean = (nll * mask).sum(dim=1) / counts.clamp(min=1)
+        for row, value, n in zip(rows, mean.tolist(), counts.tolist(), strict=True):
+            out[row] = math.exp(value) if n > 0 else np.nan
+    return out
+
+
+def embeddings(texts: Sequence[str], name: str, batch_size: int = 32, max_length: int = 256) -> np.ndarray:
+    """Unit-length mean-pooled last hidden states of an encoder (sentence-transformers style)."""
+    import torch
+    from transformers import AutoModel
+
+    from spurlab.models.registry import resolve_model_name
+    from spurlab.models.tokenizer import load_tokenizer, not_found_error, quiet_transformers
+
+    tokenizer = load_tokenizer(name)
+    try:
+        with quiet_transformers():
+            model = AutoModel.from_pretrained(resolve_model_name(name), use_safetensors=True).eval()
+    except SpurlabError:
+        raise
+    except Exception as exc:
+        raise not_found_error("embedding model", name, exc) from None
+    vectors = []
+    for start in range(0, len(texts), batch_size):
+        enc = tokenizer(list(texts[start:start + batch_size]), return_tensors="pt", padding=True, truncation=True,
+                        max_length=max_length)
+        with torch.inference_mode():
+            hidden = model(**enc).last_hidden_state
+        mask = enc["attention_mask"].unsqueeze(-1).float()
+        pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)
+        vectors.append(torch.nn.functional.normalize(pooled, dim=-1).numpy())
+    return np.concatenate(vectors) if vectors else np.zeros((0, 0))
+
+
+def spelling_errors(texts: Sequence[str]) -> np.ndarray:
+    """Per text: words pyspellchecker's English dictionary does not know."""
+    try:
+        from spellchecker import SpellChecker
+    except ImportError:
+        raise SpurlabError("the spelling measure needs pyspellchecker: pip install pyspellchecker") from None
+    checker = SpellChecker(language="en")
+    return np.array([len(checker.unknown([w.lower() for w in _WORD.findall(t)])) for t in texts], dtype=float)
+
+
+def _stats(values: np.ndarray) -> dict[str, float | None]:
+    finite = values[np.isfinite(values)]
+    if not finite.size:
+        return {"mean": None, "median": None}
+    return {"mean": round(float(finite.mean()), 4), "median": round(float(np.median(finite)), 4)}
+
+
+def stealthiness(original: Sequence[str], poisoned: Sequence[str], *, lm: str | None = DEFAULT_LM,
+                 embedder: str | None = DEFAULT_EMBEDDER, max_rows: int = 200, seed: int = 0, device: str = "auto",
+                 batch_size: int = 16) -> dict[str, Any]:
+    """The stealthiness report of ``poisoned`` against ``original`` (aligned lists of the changed rows). A
+    measure whose model is None is left out."""
+    if len(original) != len(poisoned):
+        raise SpurlabError(f"stealthiness: {len(original)} original rows but {len(poisoned)} poisoned ones")
+    if not original:
+        raise SpurlabError("stealthiness: no changed rows to measure")
+    picked = np.sort(np.random.default_rng(seed).permutation(len(original))[:max_rows])
+    before, after = [original[i] for i in picked], [poisoned[i] for i in picked]
+    report: dict[str, Any] = {"n_rows": len(picked), "n_changed": len(original), "seed": seed}
+    if lm is not None:
+        from spurlab.models.causal_lm import load_causal_lm
+
+        model, tokenizer, dev = load_causal_lm(lm, what="perplexity model", device=device, padding_side="right")
+        ppl_before = perplexities(before, model, tokenizer, dev, batch_size)
+        ppl_after = perplexities(after, model, tokenizer, dev, batch_size)
+        report["perplexity"] = {"model": lm, "original": _stats(ppl_before), "poisoned": _stats(ppl_after),
+                                "delta": _stats(ppl_after - ppl_before)}
+    if embedder is not None:
+        vectors = embeddings([*before, *after], embedder)
+        similarity = np.sum(vectors[:len(before)] * vectors[len(before):], axis=1)
+        report["similarity"] = {"model": embedder, **_stats(similarity),
+                                "min": round(float(similarity.min()), 4)}
+    errors = spelling_errors(after) - spelling_errors(before)
+    report["spelling"] = {"checker": "pyspellchecker (en)", "delta": _stats(errors),
+                          "rows_with_more_errors": int(np.sum(errors > 0))}
+    return report
+
+
+__all__ = ["DEFAULT_EMBEDDER", "DEFAULT_LM", "embeddings", "perplexities", "spelling_errors", "stealthiness"]
