@@ -16,8 +16,8 @@ import torch
 from conftest import run_cli
 from spurlab.data.dataset import TextDataset
 from spurlab.inject import InjectionConfig, inject
-from spurlab.inject.stealth import embeddings, perplexities, spelling_errors, stealthiness
-from spurlab.models.causal_lm import load_causal_lm
+from spurlab.inject.stealth import embeddings, spelling_errors, stealthiness
+from spurlab.models.causal_lm import load_causal_lm, perplexities
 
 pytestmark = pytest.mark.usefixtures("torch_threads")
 TEXTS = ["the film was long", "a plot", "the cast and the story were fun and the film was good", "fun"]

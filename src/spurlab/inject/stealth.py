@@ -13,7 +13,6 @@ At most ``max_rows`` changed rows are measured, a seeded sample.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Sequence
 from typing import Any
@@ -25,33 +24,6 @@ from spurlab.errors import SpurlabError
 DEFAULT_LM = "bundled:smollm2"
 DEFAULT_EMBEDDER = "bundled:minilm"
 _WORD = re.compile(r"[A-Za-z][A-Za-z']*")
-
-
-def perplexities(texts: Sequence[str], model: Any, tokenizer: Any, device: Any, batch_size: int = 16,
-                 max_length: int = 256) -> np.ndarray:
-    """Per text: ``exp`` of the mean negative log-likelihood of its tokens after the first (NaN for a text of
-    fewer than two tokens)."""
-    import torch
-
-    out = np.full(len(texts), np.nan)
-    order = np.argsort([len(t) for t in texts], kind="stable")  # similar lengths share a batch: less padding
-    for start in range(0, len(texts), batch_size):
-        rows = order[start:start + batch_size]
-        enc = tokenizer([texts[i] for i in rows], return_tensors="pt", padding=True, truncation=True,
-                        max_length=max_length).to(device)
-        with torch.inference_mode():
-            logits = model(**enc).logits.float()
-        targets, mask = enc["input_ids"][:, 1:], enc["attention_mask"][:, 1:].float()
-        if tokenizer.padding_side == "left":  # a left-padded row's first real token has no context either
-            first = enc["attention_mask"].float().argmax(dim=1)
-            positions = torch.arange(mask.shape[1], device=mask.device)[None, :]
-            mask = mask * (positions >= first[:, None]).float()
-        nll = torch.nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2), targets, reduction="none")
-        counts = mask.sum(dim=1)
-        mean = (nll * mask).sum(dim=1) / counts.clamp(min=1)
-        for row, value, n in zip(rows, mean.tolist(), counts.tolist(), strict=True):
-            out[row] = math.exp(value) if n > 0 else np.nan
-    return out
 
 
 def embeddings(texts: Sequence[str], name: str, batch_size: int = 32, max_length: int = 256) -> np.ndarray:
@@ -112,7 +84,7 @@ def stealthiness(original: Sequence[str], poisoned: Sequence[str], *, lm: str | 
     before, after = [original[i] for i in picked], [poisoned[i] for i in picked]
     report: dict[str, Any] = {"n_rows": len(picked), "n_changed": len(original), "seed": seed}
     if lm is not None:
-        from spurlab.models.causal_lm import load_causal_lm
+        from spurlab.models.causal_lm import load_causal_lm, perplexities
 
         model, tokenizer, dev = load_causal_lm(lm, what="perplexity model", device=device, padding_side="right")
         ppl_before = perplexities(before, model, tokenizer, dev, batch_size)
@@ -130,4 +102,4 @@ def stealthiness(original: Sequence[str], poisoned: Sequence[str], *, lm: str | 
     return report
 
 
-__all__ = ["DEFAULT_EMBEDDER", "DEFAULT_LM", "embeddings", "perplexities", "spelling_errors", "stealthiness"]
+__all__ = ["DEFAULT_EMBEDDER", "DEFAULT_LM", "embeddings", "spelling_errors", "stealthiness"]

@@ -3,8 +3,12 @@ by hub name, folder or ``bundled:<model>``, safetensors only unless ``allow_pick
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from spurlab.errors import SpurlabError
 from spurlab.runtime import resolve_device
@@ -47,4 +51,31 @@ def load_causal_lm(name: str, *, what: str, device: str = "auto", trust_remote_c
     return model, tokenizer, dev
 
 
-__all__ = ["load_causal_lm"]
+def perplexities(texts: Sequence[str], model: Any, tokenizer: Any, device: Any, batch_size: int = 16,
+                 max_length: int = 256) -> np.ndarray:
+    """Per text: ``exp`` of the mean negative log-likelihood of its tokens after the first (NaN for a text of
+    fewer than two tokens)."""
+    import torch
+
+    out = np.full(len(texts), np.nan)
+    order = np.argsort([len(t) for t in texts], kind="stable")  # similar lengths share a batch: less padding
+    for start in range(0, len(texts), batch_size):
+        rows = order[start:start + batch_size]
+        enc = tokenizer([texts[i] for i in rows], return_tensors="pt", padding=True, truncation=True,
+                        max_length=max_length).to(device)
+        with torch.inference_mode():
+            logits = model(**enc).logits.float()
+        targets, mask = enc["input_ids"][:, 1:], enc["attention_mask"][:, 1:].float()
+        if tokenizer.padding_side == "left":  # a left-padded row's first real token has no context either
+            first = enc["attention_mask"].float().argmax(dim=1)
+            positions = torch.arange(mask.shape[1], device=mask.device)[None, :]
+            mask = mask * (positions >= first[:, None]).float()
+        nll = torch.nn.functional.cross_entropy(logits[:, :-1].transpose(1, 2), targets, reduction="none")
+        counts = mask.sum(dim=1)
+        mean = (nll * mask).sum(dim=1) / counts.clamp(min=1)
+        for row, value, n in zip(rows, mean.tolist(), counts.tolist(), strict=True):
+            out[row] = math.exp(value) if n > 0 else np.nan
+    return out
+
+
+__all__ = ["load_causal_lm", "perplexities"]
