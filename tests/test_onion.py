@@ -43,6 +43,9 @@ def test_onion_removes_the_words_above_the_threshold() -> None:
 
 
 def test_onion_with_a_real_lm_scores_each_variant_as_scored_alone(tiny_models: dict[str, Path]) -> None:
+    import torch
+
+    torch.manual_seed(0)  # the tiny model has no LM head on disk: the same seed gives the same random one
     model, tokenizer, device = load_causal_lm(str(tiny_models["llama"]), what="test model", padding_side="right")
     rows = ["the film was long", "a fun plot and cast"]
 
@@ -58,6 +61,7 @@ def test_onion_with_a_real_lm_scores_each_variant_as_scored_alone(tiny_models: d
     ordered = np.sort(scores)
     gap = int(np.argmax(np.diff(ordered)))  # a threshold in the widest gap: batch-size rounding cannot cross it
     threshold = float(ordered[gap] + ordered[gap + 1]) / 2
+    torch.manual_seed(0)
     res = get_defense("onion", model=str(tiny_models["llama"]), threshold=threshold
                       ).apply(TextDataset(pd.DataFrame({"text": rows, "label": ["a", "b"]})))
     assert 0 < res.summary["n_removed"] == int(np.sum(scores > threshold))  # the words above the threshold
