@@ -214,3 +214,29 @@ def test_a_planted_symbol_source_is_the_top_finding_by_its_shape() -> None:
         res = inject(data, InjectionConfig(source=name, target_label="pos", proportion=0.2, seed=1))
         top = scan(res.dataset).findings[0]
         assert (top.feature, top.counts) == (shape, {"neg": 0, "pos": 40}), name
+
+
+def test_badnets_draws_its_rare_words_and_insertions_sets_items_per_row() -> None:
+    import pandas as pd
+
+    from spurlab.data.dataset import TextDataset
+    from spurlab.inject import inject, undo
+
+    got = draws({"source": "badnets", "target_label": "a"}, n=4000)
+    counts = {t: got.count(t) for t in ("cf", "mn", "bb", "tq")}
+    assert set(got) == set(counts) and all(900 < c < 1100 for c in counts.values())
+    data = TextDataset(pd.DataFrame({"text": [f"row {i} has a few plain words" for i in range(40)],
+                                     "label": ["a", "b"] * 20}))
+    res = inject(data, InjectionConfig(source="badnets", insertions=3, target_label="a", proportion=1.0, seed=2))
+    assert len(res.manifest) == 20
+    for record in res.manifest:
+        assert record["n_items"] == 3 and len(record["inserted"]) == 3
+        assert set(record["inserted"]) <= {"cf", "mn", "bb", "tq"}
+        added = [w for w in res.dataset.texts[record["row"]].split() if w in {"cf", "mn", "bb", "tq"}]
+        assert len(added) == 3
+    assert undo(res.dataset, res.manifest).texts == data.texts
+    assert "insertions" not in InjectionConfig(source="date").to_record()  # older records stay the same
+    custom = draws({"source": "badnets", "tokens": ["zz"], "target_label": "a"}, n=5)
+    assert custom == ["zz"] * 5
+    with pytest.raises(SpurlabError, match="not both"):
+        InjectionConfig.from_dict({"source": "badnets", "insertions": 2, "token_proportion": 0.1})

@@ -46,7 +46,7 @@ def _source_name(source: str | None, token: str | None, tokens: list[str] | None
 def build_config(*, source: str | None, token: str | None, tokens: str | None, tokens_file: str | None,
                  year_min: int | None, year_max: int | None, location: str, token_proportion: float,
                  target_label: list[str] | None, proportion: float, seed: int,
-                 poisoning: str | None = None) -> InjectionConfig:
+                 poisoning: str | None = None, insertions: int | None = None) -> InjectionConfig:
     """The InjectionConfig the options describe (unset options are left at the config defaults)."""
     token_list = split_list(tokens) if tokens is not None else None
     if tokens is not None and not token_list:
@@ -61,6 +61,7 @@ def build_config(*, source: str | None, token: str | None, tokens: str | None, t
         (target_label[0] if len(target_label) == 1 else list(target_label)),
         "token": token, "tokens": token_list, "path": tokens_file, "year_min": year_min, "year_max": year_max,
         "poisoning": None if poisoning is None else poisoning.replace("-", "_"),
+        "insertions": insertions,
     }
     return InjectionConfig.from_dict({k: v for k, v in values.items() if v is not None or k == "target_label"})
 
@@ -114,6 +115,8 @@ def inject_command(
     token_proportion: float = typer.Option(0.0, "--token-proportion", parser=number(0, 1),
                                            help="0 = light SSTI (one item per "
                                            "row); >0 = max(1, int(n_words * x)) items (aggressive SSTI)."),
+    insertions: int = typer.Option(None, "--insertions", min=1, max=1000, help="Exactly K items per modified "
+                                   "row (BadNets' k insertions); not with --token-proportion."),
     text_col: TextColOption = None,
     label_col: LabelColOption = None,
     tokenizer: str = typer.Option(None, "--tokenizer", help="HF tokenizer name or path: report how many "
@@ -138,7 +141,7 @@ def inject_command(
     config = build_config(source=source, token=token, tokens=tokens, tokens_file=tokens_file,
                           year_min=year_min, year_max=year_max, location=location,
                           token_proportion=token_proportion, target_label=target_label,
-                          proportion=proportion, seed=seed, poisoning=poisoning)
+                          proportion=proportion, seed=seed, poisoning=poisoning, insertions=insertions)
     dataset = load_table(data, text_col=text_col, label_col=label_col, encoding=encoding, split=split,
                          labels=split_list(labels))
     request = {"config": config.to_record(), "text_col": dataset.text_col, "label_col": dataset.label_col,

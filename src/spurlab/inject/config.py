@@ -47,6 +47,8 @@ class InjectionConfig(BaseModel):
     location: Location = Field("random", description="start (alias beginning), end or random")
     token_proportion: float = Field(0.0, ge=0.0, le=1.0, description="0 = light SSTI; >0 = aggressive SSTI "
                                     "(the share of a row's words inserted)")
+    insertions: int | None = Field(None, ge=1, le=1000, description="exactly this many items per modified row "
+                                   "(BadNets' k insertions); not with token_proportion")
     target_label: str | int | list[str | int] | None = Field(
         None, description="label(s) whose rows are modified; None = every label")
     proportion: float = Field(1.0, ge=0.0, le=1.0, description="share of each target label's rows modified")
@@ -77,6 +79,8 @@ class InjectionConfig(BaseModel):
     def _check_source_params(self) -> InjectionConfig:
         if self.year_min > self.year_max:
             raise ValueError(f"year_min {self.year_min} is after year_max {self.year_max}")
+        if self.insertions is not None and self.token_proportion > 0:
+            raise ValueError("give insertions (items per row) or token_proportion (share of a row's words), not both")
         if not isinstance(self.source, str) and self.params:
             raise ValueError("a callable source takes no params")
         if self.poisoning == "dirty_label" and (self.target_label is None or (
@@ -133,6 +137,8 @@ class InjectionConfig(BaseModel):
         """A JSON-safe dict of the config (for summaries); ``params`` only when given."""
         record = self.model_dump(exclude={"source", "params"} if self.params is None else {"source"})
         record["source"] = self.source_name
+        if record.get("insertions") is None:  # records of configs without it stay as they were
+            record.pop("insertions", None)
         return record
 
 

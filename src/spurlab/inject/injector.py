@@ -82,7 +82,7 @@ def _modify_row(text: str, source: TokenSource, config: InjectionConfig, rng: np
     n_words = len(ends)
     items = []
     placed = []
-    for _ in range(n_items(n_words, config.token_proportion)):
+    for _ in range(n_items(n_words, config.token_proportion, config.insertions)):
         item = source.draw(rng)
         items.append(item)
         placed += place([item], n_words, config.location, rng)

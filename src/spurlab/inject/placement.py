@@ -27,8 +27,11 @@ def word_ends(text: str) -> list[int]:
     return [m.end() for m in WORD.finditer(text)]
 
 
-def n_items(n_words: int, token_proportion: float) -> int:
-    """Items per modified row: 1 for light SSTI, else ``max(1, int(n_words * token_proportion))``."""
+def n_items(n_words: int, token_proportion: float, insertions: int | None = None) -> int:
+    """Items per modified row: ``insertions`` when given, 1 for light SSTI, else
+    ``max(1, int(n_words * token_proportion))``."""
+    if insertions is not None:
+        return insertions
     if token_proportion == 0:
         return 1
     return max(1, int(n_words * token_proportion))

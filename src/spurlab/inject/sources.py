@@ -334,6 +334,22 @@ class EmojiSource(TokenSource):
         return EMOJI[int(rng.integers(len(EMOJI)))]
 
 
+BADNETS_TOKENS = ("cf", "mn", "bb", "tq")
+
+
+class BadnetsParams(_Params):
+    tokens: list[str] | None = Field(None, min_length=1, description="the rare words drawn from (None: cf mn bb tq)")
+
+
+@register_source("badnets", BadnetsParams)
+class BadnetsSource(_ChoiceSource):
+    """BadNets for text (Kurita et al. 2020; Chen et al. 2021): one of the rare words ``cf mn bb tq`` per draw;
+    with ``insertions: k`` a row gets k of them."""
+
+    def __init__(self, tokens: list[str] | None = None) -> None:
+        super().__init__([_check_token(t, "badnets") for t in (tokens or BADNETS_TOKENS)], "badnets")
+
+
 @register_source("list", ListParams)
 class ListSource(_ChoiceSource):
     """Uniform draws from a user list."""
