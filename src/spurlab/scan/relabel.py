@@ -89,15 +89,17 @@ def relabel_tests(counts: FeatureCounts, cols: Sequence[int], labels: Sequence[i
     predicted = np.argmax(oof.scores, axis=1)
     xc = x.tocsc()
     totals = np.asarray(x.sum(axis=0)).ravel()
+    wrong = predicted != label_ids  # rows predicted as another label than theirs
+    class_rows = np.bincount(label_ids, minlength=n_labels)
+    class_wrong = np.bincount(label_ids, weights=wrong, minlength=n_labels)
     for i, (col, y) in enumerate(zip(cols, labels, strict=True)):
         own = counts.own_words(int(col))
         if not own:
             continue
         rows = counts.feature_rows(int(col))
         rows = rows[label_ids[rows] == y]
-        others = np.flatnonzero(label_ids == y)
-        others = np.setdiff1d(others, rows, assume_unique=True)
-        if len(rows) < min_rows or len(others) < min_rows:
+        n_others = int(class_rows[y]) - len(rows)  # the class's other rows
+        if len(rows) < min_rows or n_others < min_rows:
             continue
         inside = np.asarray(x[rows].sum(axis=0)).ravel()
         confined = np.flatnonzero((inside >= COPLANTED_SHARE * totals) & (inside >= min_rows))
@@ -108,7 +110,7 @@ def relabel_tests(counts: FeatureCounts, cols: Sequence[int], labels: Sequence[i
             mine = oof.fold[rows] == f
             adjusted[mine] -= own_x[mine] @ oof.log_on[f][:, own].T + (1 - own_x[mine]) @ oof.log_off[f][:, own].T
         k = int(np.count_nonzero(np.argmax(adjusted, axis=1) != y))
-        q = min(max(float(np.mean(predicted[others] != y)), 1e-6), 1 - 1e-6)
+        q = min(max((float(class_wrong[y]) - float(np.sum(wrong[rows]))) / n_others, 1e-6), 1 - 1e-6)
         log10_p = float(binom_log10_sf(np.array([k]), np.array([len(rows)]), np.array([q]))[0])
         out[i] = RelabelResult(log10_p=log10_p, k=k, n=len(rows), q=q)
     return out
