@@ -1,10 +1,5 @@
 """Ctrl-C: a real SIGINT to a running ``spurlab`` exits 130 with one ``error: interrupted`` line, so
-``spurlab sweep ... && spurlab figures ...`` stops; nothing finished-looking is left behind.
-
-This file runs first (its name sorts first). Late in a full run of the suite, the child processes these tests
-start ran to completion despite the SIGINT. That happened in complete runs only: alone, after every file that
-sorts before it, and with the whole suite collected (``-k sigint``), they pass. The cause, some state left
-behind by the tests before, is not found yet."""
+``spurlab sweep ... && spurlab figures ...`` stops; nothing finished-looking is left behind."""
 
 from __future__ import annotations
 
