@@ -366,6 +366,11 @@ def markdown(result: dict[str, Any]) -> str:
         lines += [f"### {part.capitalize()} datasets: {', '.join(present)}" + (
             " (never used to choose a default)" if part == "test" else " (defaults may be chosen here)"), ""]
         lines += [*_source_table(part_grid, result["meta"]["locations"], result["meta"]["sources"]), ""]
+        at5 = [r for r in part_grid if r["proportion"] >= 0.05]
+        at1 = [r for r in part_grid if r["proportion"] == 0.01]
+        lines += [f"At >= 5%: {sum(r['hit1'] for r in at5)} of {len(at5)} scans have it on top, "
+                  f"{sum(r['hit5'] for r in at5)} in the top 5; at 1%: {sum(r['hit1'] for r in at1)} of "
+                  f"{len(at1)} on top.", ""]
     lines += ["", "## Recall@1 per dataset and poisoned proportion (all sources and locations): now (n) / before",
               ""]
     props = result["meta"]["proportions"]

@@ -184,6 +184,17 @@ def summarize() -> str:
                                                                                            "dirty_label")
         cells = [_pct(x["poisoned_failed"], x["n_poisoned"]) for x in (o, cl, dl)]
         lines.append(f"| {part} | {' | '.join(cells)} | {_pct(o['clean_failed'], o['n_clean'])} |")
+    lines += ["", "## Ranking and sanitizing", "",
+              "Top = the top finding is the planted item or its shape; sanitized = `sanitize --top 1` leaves no "
+              "planted item in >= 99% of the poisoned rows.", "",
+              "| part | poisoning | top finding planted | sanitized |", "|---|---|---:|---:|"]
+    for part, rows in parts.items():
+        for kind in ("clean_label", "dirty_label"):
+            mine = [r for r in rows if r["case"] == "poisoned" and r.get("poisoning", "clean_label") == kind]
+            if mine:
+                lines.append(f"| {part} | {kind.replace('_', '-')} | "
+                             f"{_pct(sum(r['top_is_planted'] for r in mine), len(mine))} | "
+                             f"{_pct(sum(r.get('sanitized_share', 0.0) >= 0.99 for r in mine), len(mine))} |")
     lines += ["", "## Per dataset at the default", "",
               "| part | dataset | clean-label failed | dirty-label failed | clean failed | top finding is the "
               "planted one (clean-label / dirty-label) | relabelled findings in clean cases |",
