@@ -28,15 +28,14 @@ def budget_command(
     from spurlab.experiment.runner import load_data
     from spurlab.models.budget import SIZE_KEYS, budget_table, trainable_parameters
     from spurlab.models.loading import load_classifier
-    from spurlab.train.config import TrainConfig
+    from spurlab.train.config import METHODS
 
     cfg = load_experiment_config(config, overrides or [])
     names = [m.strip() for m in methods.split(",") if m.strip()]
-    known = TrainConfig.model_fields["method"].annotation.__args__
-    unknown = [m for m in names if m not in known]
+    unknown = [m for m in names if m not in METHODS]
     if unknown or not names:
         raise SpurlabError(f"--methods: unknown method(s) {', '.join(unknown) or '(none given)'} "
-                           f"(known: {', '.join(known)})")
+                           f"(known: {', '.join(METHODS)})")
     labels = cfg.data.labels or load_data(cfg).label_names
     loaded = load_classifier(cfg.model, list(labels))
     own = cfg.train.method

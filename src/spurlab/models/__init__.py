@@ -1,7 +1,8 @@
 """Models as classifiers: loading (hub id, local folder, bundled), pooled head, PEFT adapters."""
 
-from spurlab.models.adapters import attach_trainable, default_target_modules, load_adapter, save_trained
+from spurlab.models.adapters import attach_trainable, load_adapter, save_trained
 from spurlab.models.loading import LoadedModel, load_classifier, load_tokenizer
+from spurlab.models.peft_methods import default_target_modules
 from spurlab.models.pooled import PooledClassifier
 from spurlab.models.registry import cache_dir, resolve_model_name
 

@@ -27,39 +27,6 @@ from spurlab.models.loading import LoadedModel
 from spurlab.models.peft_methods import PEFT_METHODS, Targets, is_peft, peft_config
 from spurlab.models.pooled import PooledClassifier
 
-# Per-architecture LoRA targets. The paper: q/k/v + "dense" for BERT encoders, qkv_proj + out_proj for OpenELM.
-TARGET_MODULES: dict[str, list[str]] = {
-    "bert": ["query", "key", "value", "dense"],
-    "roberta": ["query", "key", "value", "dense"],
-    "xlm-roberta": ["query", "key", "value", "dense"],
-    "electra": ["query", "key", "value", "dense"],
-    "distilbert": ["q_lin", "k_lin", "v_lin", "out_lin"],
-    "deberta-v2": ["query_proj", "key_proj", "value_proj", "dense"],
-    "llama": ["q_proj", "k_proj", "v_proj", "o_proj"],
-    "mistral": ["q_proj", "k_proj", "v_proj", "o_proj"],
-    "qwen2": ["q_proj", "k_proj", "v_proj", "o_proj"],
-    "qwen3": ["q_proj", "k_proj", "v_proj", "o_proj"],
-    "gemma": ["q_proj", "k_proj", "v_proj", "o_proj"],
-    "gemma2": ["q_proj", "k_proj", "v_proj", "o_proj"],
-    "phi": ["q_proj", "k_proj", "v_proj", "dense"],
-    "phi3": ["qkv_proj", "o_proj"],
-    "gpt2": ["c_attn", "c_proj"],
-    "openelm": ["qkv_proj", "out_proj"],
-}
-
-
-def default_target_modules(model_type: str) -> list[str]:
-    """LoRA target module names for an architecture family (falls back to PEFT's own table)."""
-    if model_type in TARGET_MODULES:
-        return list(TARGET_MODULES[model_type])
-    try:
-        from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as peft_table
-    except ImportError:  # pragma: no cover - very old/new PEFT
-        peft_table = {}
-    if model_type in peft_table:
-        return list(peft_table[model_type])
-    raise SpurlabError(f"train.lora.target_modules: no default for model type {model_type!r}; list them")
-
 
 def attach_trainable(loaded: LoadedModel, method: str, settings: Any = None, total_steps: int = 1) -> nn.Module:
     """Return the model to train: a PeftModel for a PEFT method (:mod:`spurlab.models.peft_methods`, with its
@@ -79,8 +46,7 @@ def attach_trainable(loaded: LoadedModel, method: str, settings: Any = None, tot
     if settings is None:
         settings = PEFT_METHODS.get(method).params()
     targets = Targets(loaded.model_type, list(loaded.head_modules),
-                      "SEQ_CLS" if loaded.head_kind == "sequence_classification" else None, max(1, total_steps),
-                      default_target_modules)
+                      "SEQ_CLS" if loaded.head_kind == "sequence_classification" else None, max(1, total_steps))
     config = peft_config(method, settings, targets)
     try:
         with warnings.catch_warnings():

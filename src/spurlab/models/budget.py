@@ -47,9 +47,7 @@ def _sized(method: str, settings: Any, size: int) -> Any:
 def match_budget(loaded: LoadedModel, method: str, target: int, settings: Any = None) -> Budget:
     """``method`` at the size whose trainable parameters are closest to ``target`` (the smaller size on a tie);
     a method without a size is returned as it is."""
-    if method in ("full", "head") or method not in SIZE_KEYS:
-        if method not in ("full", "head"):
-            PEFT_METHODS.get(method)  # an unknown name is one line
+    if method not in SIZE_KEYS:  # full, head, IA3: one size (an unknown name is one line from attach_trainable)
         return Budget(method, settings, None, trainable_parameters(loaded, method, settings))
     settings = settings if settings is not None else PEFT_METHODS.get(method).params()
     counts: dict[int, int] = {}

@@ -2,7 +2,7 @@
 (``train.<method>``) and the PEFT config it builds. Every method's adapter is saved with PEFT's own
 ``save_pretrained`` and reloads with plain ``peft.PeftModel.from_pretrained``.
 
-Target modules default per architecture: the LoRA table of :mod:`spurlab.models.adapters` for the low-rank
+Target modules default per architecture: ``TARGET_MODULES`` (falling back to PEFT's LoRA table) for the low-rank
 methods (LoRA, LoHa, LoKr, VeRA, AdaLoRA), PEFT's own IA³ tables (attention keys/values and the feed-forward
 output) for IA³.
 """
@@ -21,6 +21,40 @@ from spurlab.data.config import Section
 from spurlab.errors import SpurlabError
 from spurlab.models.config import LoraSettings
 from spurlab.registry import Registry
+
+# Per-architecture LoRA targets. The paper: q/k/v + "dense" for BERT encoders, qkv_proj + out_proj for OpenELM.
+TARGET_MODULES: dict[str, list[str]] = {
+    "bert": ["query", "key", "value", "dense"],
+    "roberta": ["query", "key", "value", "dense"],
+    "xlm-roberta": ["query", "key", "value", "dense"],
+    "electra": ["query", "key", "value", "dense"],
+    "distilbert": ["q_lin", "k_lin", "v_lin", "out_lin"],
+    "deberta-v2": ["query_proj", "key_proj", "value_proj", "dense"],
+    "llama": ["q_proj", "k_proj", "v_proj", "o_proj"],
+    "mistral": ["q_proj", "k_proj", "v_proj", "o_proj"],
+    "qwen2": ["q_proj", "k_proj", "v_proj", "o_proj"],
+    "qwen3": ["q_proj", "k_proj", "v_proj", "o_proj"],
+    "gemma": ["q_proj", "k_proj", "v_proj", "o_proj"],
+    "gemma2": ["q_proj", "k_proj", "v_proj", "o_proj"],
+    "phi": ["q_proj", "k_proj", "v_proj", "dense"],
+    "phi3": ["qkv_proj", "o_proj"],
+    "gpt2": ["c_attn", "c_proj"],
+    "openelm": ["qkv_proj", "out_proj"],
+}
+
+
+def default_target_modules(model_type: str) -> list[str]:
+    """LoRA target module names for an architecture family (falls back to PEFT's own table)."""
+    if model_type in TARGET_MODULES:
+        return list(TARGET_MODULES[model_type])
+    try:
+        from peft.utils.constants import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING as peft_table
+    except ImportError:  # pragma: no cover - very old/new PEFT
+        peft_table = {}
+    if model_type in peft_table:
+        return list(peft_table[model_type])
+    raise SpurlabError(f"train.lora.target_modules: no default for model type {model_type!r}; list them")
+
 
 #: ``train.method`` values that are not PEFT methods.
 PLAIN_METHODS = ("full", "head")
@@ -90,7 +124,6 @@ class Targets:
     head_modules: list[str]
     task_type: str | None
     total_steps: int
-    lora_defaults: Callable[[str], list[str]]
 
     @property
     def exclude(self) -> str | None:
@@ -98,7 +131,7 @@ class Targets:
         return rf"^({heads})(\..*)?$" if heads else None
 
     def modules(self, given: list[str] | None) -> list[str]:
-        return list(given) if given else self.lora_defaults(self.model_type)
+        return list(given) if given else default_target_modules(self.model_type)
 
 
 #: method name -> a factory: the method's validated settings -> (Targets -> its PEFT config)
@@ -193,5 +226,17 @@ def peft_config(method: str, settings: Any, targets: Targets) -> Any:
     return PEFT_METHODS.get(method).factory(settings)(targets)
 
 
-__all__ = ["PEFT_METHODS", "PLAIN_METHODS", "AdaLoraSettings", "Ia3Settings", "LohaSettings", "LokrSettings",
-           "Targets", "VeraSettings", "is_peft", "peft_config"]
+__all__ = [
+    "PEFT_METHODS",
+    "PLAIN_METHODS",
+    "TARGET_MODULES",
+    "AdaLoraSettings",
+    "Ia3Settings",
+    "LohaSettings",
+    "LokrSettings",
+    "Targets",
+    "VeraSettings",
+    "default_target_modules",
+    "is_peft",
+    "peft_config",
+]

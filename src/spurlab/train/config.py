@@ -9,7 +9,7 @@ Adafactor 1e-4 over 500 steps of batch 128; max_length 128, not 1024).
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import Field, field_validator, model_serializer, model_validator
 
@@ -25,6 +25,7 @@ from spurlab.models.peft_methods import (
 )
 
 Method = Literal["lora", "loha", "lokr", "vera", "ia3", "adalora", "full", "head"]
+METHODS: tuple[str, ...] = get_args(Method)
 OPTIONAL_SECTIONS = ("loha", "lokr", "vera", "ia3", "adalora")
 
 
