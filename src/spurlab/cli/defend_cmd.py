@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -17,6 +18,9 @@ from spurlab.cli.common import (
     out_folder,
     split_list,
 )
+
+if TYPE_CHECKING:
+    from spurlab.data.transform import TransformResult
 
 
 @app.command("defend")
@@ -39,11 +43,8 @@ def defend_command(
     Nothing is written unless everything succeeds; the summary is moved into place last."""
     import yaml
 
-    from spurlab.data.loaders import load_table, spec_files
-    from spurlab.data.transform import save_transform
     from spurlab.defend import available_defenses, get_defense
     from spurlab.errors import SpurlabError
-    from spurlab.outputs import already_complete, frame_sha256, transform_state
 
     values = {}
     for item in params or []:
@@ -56,18 +57,34 @@ def defend_command(
             values[key.strip()] = raw
     if name not in available_defenses():
         raise SpurlabError(f"unknown defense {name!r} (known: {', '.join(available_defenses())})")
-    defense = get_defense(name, **values)
+    done = apply_defense(get_defense(name, **values), {"defense": name, "params": {k: str(v) for k, v in
+                                                                                     sorted(values.items())}},
+                           data, out, overwrite, text_col=text_col, label_col=label_col, labels=labels, split=split,
+                           encoding=encoding)
+    if done is not None:
+        result, paths = done
+        typer.echo(f"{name}: {result.summary.get('n_rows_changed', len(result.manifest))}/{len(result.dataset)} "
+                   "rows changed")
+        typer.echo("wrote " + ", ".join(str(p) for p in paths))
+
+
+def apply_defense(defense: Any, request: dict[str, Any], data: str, out: Path, overwrite: bool, *,
+                  text_col: str | None, label_col: str | None, labels: str | None, split: str,
+                  encoding: str | None) -> tuple[TransformResult, list[Path]] | None:
+    """Load DATA, apply ``defense`` and write its outputs into ``out`` (the request, with the data's columns and
+    hash, decides whether ``out`` already holds this result: then None after one line saying so). Returns the
+    result and the paths written."""
+    from spurlab.data.loaders import load_table, spec_files
+    from spurlab.data.transform import save_transform
+    from spurlab.outputs import already_complete, frame_sha256, transform_state
+
     dataset = load_table(data, text_col=text_col, label_col=label_col, encoding=encoding, split=split,
                          labels=split_list(labels))
-    request = {"defense": name, "params": {k: str(v) for k, v in sorted(values.items())},
-               "text_col": dataset.text_col, "label_col": dataset.label_col,
+    request = {**request, "text_col": dataset.text_col, "label_col": dataset.label_col,
                "input_sha256": frame_sha256(dataset.frame)}
     if transform_state(out, request, overwrite, list(spec_files(data))) == "complete":
         typer.echo(already_complete(out))
-        return
+        return None
     result = defense.apply(dataset)
     result.summary["request"] = request
-    paths = save_transform(result, out)
-    changed = result.summary.get("n_rows_changed", len(result.manifest))
-    typer.echo(f"{name}: {changed}/{len(dataset)} rows changed")
-    typer.echo("wrote " + ", ".join(str(p) for p in paths.values()))
+    return result, list(save_transform(result, out).values())

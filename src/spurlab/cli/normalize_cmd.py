@@ -15,7 +15,6 @@ from spurlab.cli.common import (
     SplitOption,
     TextColOption,
     out_folder,
-    split_list,
 )
 
 
@@ -41,24 +40,16 @@ def normalize_command(
 ) -> None:
     """Normalise every row's text; the manifest keeps each changed row's original text and the steps that changed
     it. Nothing is written unless everything succeeds; the summary is moved into place last."""
-    from spurlab.data.loaders import load_table, spec_files
-    from spurlab.data.transform import save_transform
-    from spurlab.defend.normalize import STEPS, normalize
-    from spurlab.outputs import already_complete, frame_sha256, transform_state
+    from spurlab.cli.defend_cmd import apply_defense
+    from spurlab.defend.normalize import STEPS, Normalize
 
     chosen = dict(zip(STEPS, (nfkc, invisible, html, punctuation, whitespace), strict=True))
-    steps = tuple(s for s, on in chosen.items() if on)
-    dataset = load_table(data, text_col=text_col, label_col=label_col, encoding=encoding, split=split,
-                         labels=split_list(labels))
-    request = {"steps": list(steps), "text_col": dataset.text_col, "label_col": dataset.label_col,
-               "input_sha256": frame_sha256(dataset.frame)}
-    if transform_state(out, request, overwrite, list(spec_files(data))) == "complete":
-        typer.echo(already_complete(out))
-        return
-    result = normalize(dataset, steps)
-    result.summary["request"] = request
-    paths = save_transform(result, out)
-    s = result.summary
-    typer.echo(f"{s['dataset']}: {s['n_rows_changed']}/{s['n_rows']} rows changed ("
-               + ", ".join(f"{k} {v}" for k, v in s["rows_changed_per_step"].items()) + ")")
-    typer.echo("wrote " + ", ".join(str(p) for p in paths.values()))
+    done = apply_defense(Normalize(**chosen), {"steps": [s for s, on in chosen.items() if on]}, data, out,
+                           overwrite, text_col=text_col, label_col=label_col, labels=labels, split=split,
+                           encoding=encoding)
+    if done is not None:
+        result, paths = done
+        s = result.summary
+        typer.echo(f"{s['dataset']}: {s['n_rows_changed']}/{s['n_rows']} rows changed ("
+                   + ", ".join(f"{k} {v}" for k, v in s["rows_changed_per_step"].items()) + ")")
+        typer.echo("wrote " + ", ".join(str(p) for p in paths))
