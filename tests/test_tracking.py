@@ -30,6 +30,24 @@ def _runs(uri: str) -> list:
     return [] if experiment is None else client.search_runs([experiment.experiment_id])
 
 
+def killed_while_logging(tracker: type, args: list[str], capsys: pytest.CaptureFixture[str],
+                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run ``spurlab ARGS`` killed (KeyboardInterrupt) while ``tracker`` logs its second point; exit 130."""
+    real = tracker.log_run_folder
+    calls = {"n": 0}
+
+    def dies_on_the_second(self, *a, **k):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise KeyboardInterrupt
+        return real(self, *a, **k)
+
+    monkeypatch.setattr(tracker, "log_run_folder", dies_on_the_second)
+    code, _, _ = run_cli(args, capsys)
+    assert code == 130
+    monkeypatch.setattr(tracker, "log_run_folder", real)
+
+
 def test_a_run_is_logged_once_with_its_config_metrics_and_artifacts(
         tiny_models: dict[str, Path], synthetic_csv: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     require_package("mlflow")
@@ -69,19 +87,7 @@ def test_a_killed_sweep_resumes_without_duplicate_children(
     spec.write_text(yaml.safe_dump({"base": "base.yaml", "grid": {"train.lora.r": [1, 2, 3]}}))
     uri = f"sqlite:///{tmp_path / 'mlruns' / 'mlflow.db'}"
     args = ["sweep", str(spec), "--out", str(tmp_path / "sw"), "--tracking", "mlflow", "--tracking-uri", uri]
-    real = tracking.MlflowTracker.log_run_folder
-    calls = {"n": 0}
-
-    def dies_on_the_second(self, *a, **k):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt  # the sweep is killed while logging its second point
-        return real(self, *a, **k)
-
-    monkeypatch.setattr(tracking.MlflowTracker, "log_run_folder", dies_on_the_second)
-    code, _, _ = run_cli(args, capsys)
-    assert code == 130
-    monkeypatch.setattr(tracking.MlflowTracker, "log_run_folder", real)
+    killed_while_logging(tracking.MlflowTracker, args, capsys, monkeypatch)
     for _ in range(2):  # resume, then once more when everything is complete
         code, _, err = run_cli(args, capsys)
         assert code == 0, err

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from conftest import require_package, run_cli
-from test_tracking import _base
+from test_tracking import _base, killed_while_logging
 
 pytestmark = pytest.mark.usefixtures("torch_threads")
 
@@ -106,20 +106,8 @@ def test_a_killed_sweep_resumes_without_duplicate_runs(
     spec.write_text(yaml.safe_dump({"base": "base.yaml", "grid": {"train.lora.r": [1, 2, 3]}}))
     folder = tmp_path / "tracked"
     args = ["sweep", str(spec), "--out", str(tmp_path / "sw"), "--tracking", "wandb", "--tracking-uri", str(folder)]
-    real = tracking.WandbTracker.log_run_folder
-    calls = {"n": 0}
-
-    def dies_on_the_second(self, *a, **k):
-        calls["n"] += 1
-        if calls["n"] == 2:
-            raise KeyboardInterrupt  # the sweep is killed while logging its second point
-        return real(self, *a, **k)
-
-    monkeypatch.setattr(tracking.WandbTracker, "log_run_folder", dies_on_the_second)
-    code, _, _ = run_cli(args, capsys)
-    assert code == 130
+    killed_while_logging(tracking.WandbTracker, args, capsys, monkeypatch)
     assert [r["name"] for r in _runs(folder).values()] == ["lora.r=1"]
-    monkeypatch.setattr(tracking.WandbTracker, "log_run_folder", real)
     for _ in range(2):  # resume, then once more when everything is complete
         code, _, err = run_cli(args, capsys)
         assert code == 0, err
