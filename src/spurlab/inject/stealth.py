@@ -31,6 +31,7 @@ def embeddings(texts: Sequence[str], name: str, batch_size: int = 32, max_length
     import torch
     from transformers import AutoModel
 
+    from spurlab.models.pooled import masked_mean
     from spurlab.models.registry import resolve_model_name
     from spurlab.models.tokenizer import load_tokenizer, not_found_error, quiet_transformers
 
@@ -48,8 +49,7 @@ def embeddings(texts: Sequence[str], name: str, batch_size: int = 32, max_length
                         max_length=max_length)
         with torch.inference_mode():
             hidden = model(**enc).last_hidden_state
-        mask = enc["attention_mask"].unsqueeze(-1).float()
-        pooled = (hidden * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)
+        pooled = masked_mean(hidden, enc["attention_mask"])
         vectors.append(torch.nn.functional.normalize(pooled, dim=-1).numpy())
     return np.concatenate(vectors) if vectors else np.zeros((0, 0))
 
