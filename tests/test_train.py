@@ -13,7 +13,7 @@ import torch
 from conftest import require_package, synthetic_frame
 from spurlab.models import attach_trainable, load_adapter, load_classifier, save_trained
 from spurlab.models.config import LoraSettings, ModelConfig
-from spurlab.train import collate, encode, length_grouped_batches, resolve_precision, train_model
+from spurlab.train import collate, encode, length_grouped_batches, train_model
 from spurlab.train.config import TrainConfig
 from spurlab.train.loop import lr_lambda, plan_steps
 
@@ -185,12 +185,6 @@ def test_schedule_and_plan() -> None:
     assert plan_steps(100, TrainConfig(batch_size=16, epochs=2)) == (14, 7)
     assert plan_steps(100, TrainConfig(batch_size=16, grad_accum=2, epochs=1)) == (4, 7)
     assert plan_steps(100, TrainConfig(max_steps=9)) == (9, 7)
-
-
-def test_precision_resolution() -> None:
-    assert resolve_precision("fp32", CPU) == "fp32"
-    assert resolve_precision("bf16", CPU) == "bf16"
-    assert resolve_precision("auto", CPU) in {"fp32", "bf16"}
 
 
 @pytest.mark.slow

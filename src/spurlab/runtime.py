@@ -10,6 +10,7 @@ import os
 import platform
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from spurlab.errors import SpurlabError
@@ -27,6 +28,15 @@ def machine() -> dict[str, Any]:
         cpu = next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")), cpu)
     return {"platform": platform.platform(), "cpu": cpu or platform.machine(), "cores": os.cpu_count(),
             "python": platform.python_version()}
+
+
+def cache_dir() -> Path:
+    """Where spurlab keeps per-machine caches: ``$SPURLAB_CACHE_DIR``, else ``$XDG_CACHE_HOME/spurlab``, else
+    ``~/.cache/spurlab`` (created on first write by whoever writes there)."""
+    if os.environ.get("SPURLAB_CACHE_DIR"):
+        return Path(os.environ["SPURLAB_CACHE_DIR"])
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "spurlab"
 
 
 def resolve_device(name: str = "auto", what: str = "train.device") -> Any:

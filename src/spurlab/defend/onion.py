@@ -10,7 +10,7 @@ All ``n + 1`` variants of a batch of rows are scored in padded batches of simila
 from __future__ import annotations
 
 from collections import Counter
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
@@ -56,20 +56,25 @@ class Onion(DefenseParams):
     max_words: int = Field(64, ge=1, description="words of a row that are scored (the rest are kept)")
     max_length: int = Field(256, ge=8)
     device: str = "auto"
+    precision: Literal["auto", "fp32", "bf16"] = Field("auto", description="as train.precision (auto measures)")
     threads: int | None = Field(None, ge=1)
 
     def apply(self, dataset: TextDataset) -> TransformResult:
         if len(dataset) == 0:
             raise SpurlabError(f"{dataset.name}: the dataset has no rows")
         from spurlab.models.causal_lm import load_causal_lm, perplexities
+        from spurlab.precision import resolve_precision
 
         with torch_threads(self.threads):
             model, tokenizer, device = load_causal_lm(self.model, what="ONION model", device=self.device,
                                                       padding_side="right")
-            return onion(dataset, lambda texts: perplexities(texts, model, tokenizer, device, self.batch_size,
-                                                             self.max_length),
-                         threshold=self.threshold, rows_per_chunk=self.rows_per_chunk, max_words=self.max_words,
-                         model=self.model)
+            precision = resolve_precision(self.precision, device)
+            result = onion(dataset, lambda texts: perplexities(texts, model, tokenizer, device, self.batch_size,
+                                                               self.max_length, precision),
+                           threshold=self.threshold, rows_per_chunk=self.rows_per_chunk, max_words=self.max_words,
+                           model=self.model)
+            result.summary["precision"] = precision
+            return result
 
 
 def onion(dataset: TextDataset, scorer: Any, *, threshold: float = 0.0, rows_per_chunk: int = 64,

@@ -211,8 +211,8 @@ def attention_stats(model: nn.Module, encoded: Any, spans: dict[str, list[list[i
                     device: torch.device, precision: str, batch_size: int) -> tuple[dict[str, np.ndarray], int]:
     """``entropy``, ``entropy_normalized`` and ``mass_<name>`` for each span set as (n_rows, n_layers) arrays,
     and the number of attention heads."""
+    from spurlab.precision import autocast
     from spurlab.train.batching import collate, sorted_batches
-    from spurlab.train.precision import autocast
 
     model.eval()
     model.to(device)
@@ -335,8 +335,8 @@ def diagnose_run(run_dir: str | Path, *, max_rows: int = 200, seed: int = 0, tok
     import transformers
 
     from spurlab import __version__
+    from spurlab.precision import resolve_precision
     from spurlab.runtime import resolve_device
-    from spurlab.train.precision import resolve_precision
 
     say = log or (lambda _msg: None)
     t0 = time.perf_counter()

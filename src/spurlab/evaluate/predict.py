@@ -6,8 +6,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from spurlab.precision import autocast
 from spurlab.train.batching import Encoded, collate, sorted_batches
-from spurlab.train.precision import autocast
 
 
 def predict_logits(model: nn.Module, encoded: Encoded, device: torch.device, precision: str = "fp32",

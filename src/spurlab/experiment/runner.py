@@ -32,12 +32,12 @@ from spurlab.inject import inject_many
 from spurlab.models.adapters import attach_trainable, save_trained
 from spurlab.models.loading import LoadedModel, check_model_source, load_classifier, load_tokenizer
 from spurlab.outputs import SCHEMA_VERSION, already_complete, sha256_rows
+from spurlab.precision import PrecisionChoice, choose_precision
 from spurlab.report.html import REPORT_FILE, write_html
 from spurlab.report.run_summary import write_confusion_png, write_summary
 from spurlab.runtime import machine, now, resolve_device, torch_threads
 from spurlab.train.batching import Encoded, encode
 from spurlab.train.loop import TrainStats, plan_steps, seed_everything, train_model
-from spurlab.train.precision import resolve_precision
 
 BASE_DESCRIPTION = (
     "the same model before finetuning: pretrained backbone with the freshly initialised (random) "
@@ -83,6 +83,7 @@ class RunContext:
     spurious_sets: list[SpuriousSet] = field(default_factory=list)
     device: Any = None
     precision: str = "fp32"
+    precision_choice: PrecisionChoice | None = None
     loaded: LoadedModel | None = None
     # name -> (dataset, token class or None for the clean set)
     test_sets: dict[str, tuple[TextDataset, str | None]] = field(default_factory=dict)
@@ -255,8 +256,10 @@ def _load_model(ctx: RunContext) -> None:
     ctx.stage("model")
     t = time.perf_counter()
     ctx.device = resolve_device(tc.device)
-    ctx.precision = resolve_precision(tc.precision, ctx.device)
+    ctx.precision_choice = choose_precision(tc.precision, ctx.device)
+    ctx.precision = ctx.precision_choice.precision
     seed_everything(tc.seed)  # the head's random init depends on it
+    ctx.log(f"precision {ctx.precision} ({tc.precision}: {ctx.precision_choice.reason})")
     ctx.log(f"loading model {ctx.cfg.model.name} ({tc.mode}, {ctx.precision} on {ctx.device})")
     ctx.loaded = load_classifier(ctx.cfg.model, ctx.splits.label_names, tokenizer=ctx.tokenizer)
     ctx.timings["model_load_s"] = time.perf_counter() - t
@@ -364,6 +367,7 @@ def _save(ctx: RunContext, model: torch.nn.Module, stats: TrainStats, metrics: d
             "mode": tc.method,  # the training method (named mode before train.method existed)
             "method": tc.method,
             "precision": ctx.precision,
+            "precision_choice": ctx.precision_choice.as_dict() if ctx.precision_choice else None,
             "device": str(ctx.device),
             "threads": torch.get_num_threads(),
             "torch_version": torch.__version__,

@@ -73,9 +73,9 @@ def _stats(values: np.ndarray) -> dict[str, float | None]:
 
 def stealthiness(original: Sequence[str], poisoned: Sequence[str], *, lm: str | None = DEFAULT_LM,
                  embedder: str | None = DEFAULT_EMBEDDER, max_rows: int = 200, seed: int = 0, device: str = "auto",
-                 batch_size: int = 16) -> dict[str, Any]:
+                 batch_size: int = 16, precision: str = "auto") -> dict[str, Any]:
     """The stealthiness report of ``poisoned`` against ``original`` (aligned lists of the changed rows). A
-    measure whose model is None is left out."""
+    measure whose model is None is left out. ``precision`` is the LM's, as ``train.precision``."""
     if len(original) != len(poisoned):
         raise SpurlabError(f"stealthiness: {len(original)} original rows but {len(poisoned)} poisoned ones")
     if not original:
@@ -85,12 +85,14 @@ def stealthiness(original: Sequence[str], poisoned: Sequence[str], *, lm: str | 
     report: dict[str, Any] = {"n_rows": len(picked), "n_changed": len(original), "seed": seed}
     if lm is not None:
         from spurlab.models.causal_lm import load_causal_lm, perplexities
+        from spurlab.precision import resolve_precision
 
         model, tokenizer, dev = load_causal_lm(lm, what="perplexity model", device=device, padding_side="right")
-        ppl_before = perplexities(before, model, tokenizer, dev, batch_size)
-        ppl_after = perplexities(after, model, tokenizer, dev, batch_size)
-        report["perplexity"] = {"model": lm, "original": _stats(ppl_before), "poisoned": _stats(ppl_after),
-                                "delta": _stats(ppl_after - ppl_before)}
+        chosen = resolve_precision(precision, dev)
+        ppl_before = perplexities(before, model, tokenizer, dev, batch_size, precision=chosen)
+        ppl_after = perplexities(after, model, tokenizer, dev, batch_size, precision=chosen)
+        report["perplexity"] = {"model": lm, "precision": chosen, "original": _stats(ppl_before),
+                                "poisoned": _stats(ppl_after), "delta": _stats(ppl_after - ppl_before)}
     if embedder is not None:
         vectors = embeddings([*before, *after], embedder)
         similarity = np.sum(vectors[:len(before)] * vectors[len(before):], axis=1)

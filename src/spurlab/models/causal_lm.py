@@ -52,10 +52,12 @@ def load_causal_lm(name: str, *, what: str, device: str = "auto", trust_remote_c
 
 
 def perplexities(texts: Sequence[str], model: Any, tokenizer: Any, device: Any, batch_size: int = 16,
-                 max_length: int = 256) -> np.ndarray:
+                 max_length: int = 256, precision: str = "fp32") -> np.ndarray:
     """Per text: ``exp`` of the mean negative log-likelihood of its tokens after the first (NaN for a text of
-    fewer than two tokens)."""
+    fewer than two tokens). ``precision`` is ``fp32`` or ``bf16`` (autocast; resolve ``auto`` first)."""
     import torch
+
+    from spurlab.precision import autocast
 
     out = np.full(len(texts), np.nan)
     order = np.argsort([len(t) for t in texts], kind="stable")  # similar lengths share a batch: less padding
@@ -63,7 +65,7 @@ def perplexities(texts: Sequence[str], model: Any, tokenizer: Any, device: Any, 
         rows = order[start:start + batch_size]
         enc = tokenizer([texts[i] for i in rows], return_tensors="pt", padding=True, truncation=True,
                         max_length=max_length).to(device)
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast(device, precision):
             logits = model(**enc).logits.float()
         targets, mask = enc["input_ids"][:, 1:], enc["attention_mask"][:, 1:].float()
         if tokenizer.padding_side == "left":  # a left-padded row's first real token has no context either

@@ -27,7 +27,9 @@ from spurlab.experiment.config import config_to_dict
 from spurlab.experiment.runner import RunCache, load_data, validate_run
 from spurlab.models.loading import check_model_source
 from spurlab.outputs import Outputs, out_state, read_json_object
+from spurlab.precision import choose_precision
 from spurlab.report.html import REPORT_FILE
+from spurlab.runtime import resolve_device, torch_threads
 from spurlab.sweep.executors import Executor, LocalExecutor, Outcome, Task
 from spurlab.sweep.report import write_sweep_report
 from spurlab.sweep.spec import Sweep, format_value
@@ -120,7 +122,17 @@ def preflight(sweep: Sweep) -> RunCache:
                 models_ok.add(model_key)
         except SpurlabError as exc:
             raise type(exc)(f"{sweep.source}: grid point {p.key}: {exc}") from None
+    _measure_precision_once(sweep)
     return cache
+
+
+def _measure_precision_once(sweep: Sweep) -> None:
+    """Run ``precision: auto``'s probe here, before parallel workers would time it against each other; they
+    then read the cached result (workers on other machines measure their own)."""
+    for device, threads in {(p.config.train.device, p.config.train.threads) for p in sweep.points
+                            if p.config.train.precision == "auto"}:
+        with torch_threads(threads):
+            choose_precision("auto", resolve_device(device))
 
 
 def describe_outcome(o: Outcome) -> str:

@@ -14,9 +14,9 @@ from rich.markup import escape
 from torch import nn
 
 from spurlab.errors import SpurlabError
+from spurlab.precision import autocast
 from spurlab.train.batching import Encoded, collate, length_grouped_batches
 from spurlab.train.config import TrainConfig
-from spurlab.train.precision import autocast
 
 
 @dataclass
