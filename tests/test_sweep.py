@@ -106,6 +106,13 @@ def test_bundled_sweep_specs_expand() -> None:
                for p in big.points)
     smoke = load_spec(ROOT / "configs" / "sweeps" / "tiny-smoke.yaml")
     assert 2 <= len(smoke.points) <= 4
+    peft = load_spec(ROOT / "configs" / "sweeps" / "peft-methods-minilm.yaml")
+    assert len(peft.points) == 120
+    methods = {p.overrides["case"]: p.config.train for p in peft.points}
+    assert sorted({t.method for t in methods.values()}) == ["adalora", "full", "head", "ia3", "loha", "lokr",
+                                                            "lora", "vera"]
+    assert methods["dora"].lora.use_dora and methods["pissa"].lora.init == "pissa"
+    assert (methods["loha"].loha.r, methods["full"].lr, methods["lora"].lr) == (4, 5e-5, 1e-3)
 
 
 # -- running, the store, resume ----------------------------------------------------------------------------------

@@ -39,6 +39,30 @@ def test_seeds_become_the_last_grid_key(tiny_models: dict[str, Path], synthetic_
             parse_spec({"base": base, **bad}, "spec")
 
 
+def test_cases_are_named_override_sets_crossed_with_the_grid(tiny_models: dict[str, Path],
+                                                              synthetic_csv: Path) -> None:
+    base = _base(tiny_models["bert"], synthetic_csv)
+    base["train"]["method"] = base["train"].pop("mode")
+    cases = {"lora": {"train.method": "lora", "train.lora.r": 4},
+             "loha": {"train.method": "loha", "train.loha.r": 2, "train.lr": 0.01}}
+    sweep = parse_spec({"base": base, "cases": cases, "grid": {"injection.proportion": [0.5, 1.0]},
+                        "seeds": [0, 1]}, "spec")
+    assert list(sweep.grid) == ["case", "injection.proportion", "train.seed"]
+    assert len(sweep.points) == 8 and sweep.points[0].key == "case=lora,proportion=0.5,seed=0"
+    lora, loha = sweep.points[0].config.train, sweep.points[-1].config.train
+    assert (lora.method, lora.lora.r, lora.lr) == ("lora", 4, base["train"].get("lr", lora.lr))
+    assert (loha.method, loha.loha.r, loha.lr) == ("loha", 2, 0.01)
+    assert sweep.points[-1].overrides == {"case": "loha", "injection.proportion": 1.0, "train.seed": 1}
+    for bad, words in (({"cases": {}}, "at least one named case"),
+                       ({"cases": {"a b": {"train.lr": 1}}}, "not a case name"),
+                       ({"cases": {"a": {"train lr": 1}}}, "not a dotted config key"),
+                       ({"cases": {"a": {"train.lr": 0.1}}, "grid": {"train.lr": [0.2]}}, "train.lr is set by both"),
+                       ({"cases": {"a": {}}, "grid": {"case": [1]}}, "taken by cases"),
+                       ({"cases": {"a": {"train.loha.rank": 1}}}, "grid point case=a")):
+        with pytest.raises(SpurlabError, match=words):
+            parse_spec({"base": base, **bad}, "spec")
+
+
 def test_bootstrap_interval() -> None:
     values = np.array([0.52, 0.61, 0.58, 0.70, 0.55])
     low, high = bootstrap_interval(values)

@@ -51,6 +51,7 @@ OnDone = Callable[[Outcome], None]
 
 class Executor(Protocol):
     name: str
+    cpus_per_run: int | None  # torch threads of a run whose config leaves train.threads unset (None: torch's)
 
     def run(self, tasks: list[Task], on_done: OnDone) -> None:
         """Run every task; call ``on_done`` once per task, in the order they finish."""

@@ -122,15 +122,15 @@ def preflight(sweep: Sweep) -> RunCache:
                 models_ok.add(model_key)
         except SpurlabError as exc:
             raise type(exc)(f"{sweep.source}: grid point {p.key}: {exc}") from None
-    _measure_precision_once(sweep)
     return cache
 
 
-def _measure_precision_once(sweep: Sweep) -> None:
-    """Run ``precision: auto``'s probe here, before parallel workers would time it against each other; they
-    then read the cached result (workers on other machines measure their own)."""
-    for device, threads in {(p.config.train.device, p.config.train.threads) for p in sweep.points
-                            if p.config.train.precision == "auto"}:
+def measure_precision_once(sweep: Sweep, worker_threads: int | None) -> None:
+    """Run ``precision: auto``'s probe here, on the threads a worker will use, before parallel workers would
+    time it against each other; they then read the cached result (workers on other machines measure their
+    own)."""
+    for device, threads in {(p.config.train.device, p.config.train.threads or worker_threads)
+                            for p in sweep.points if p.config.train.precision == "auto"}:
         with torch_threads(threads):
             choose_precision("auto", resolve_device(device))
 
@@ -159,6 +159,7 @@ def run_sweep(sweep: Sweep, out: str | Path, executor: Executor, *, overwrite: b
     out = Path(out)
     check_folder(out, sweep, overwrite)  # before the (slower) preflight, so a wrong --out fails fast
     cache = preflight(sweep)
+    measure_precision_once(sweep, executor.cpus_per_run)
     if isinstance(executor, LocalExecutor):
         executor.cache = cache
     if storage is not None:

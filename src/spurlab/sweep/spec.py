@@ -8,7 +8,17 @@
       train.lora.r: [1, 4, 16, 64]
       injection.proportion: [0.1, 0.5, 1.0]
 
-The grid is the cartesian product, in the order written (the last key varies fastest).
+The grid is the cartesian product, in the order written (the last key varies fastest). Settings that only go
+together (a training method and its own rank) are named ``cases``: each case is a set of dotted overrides, and
+the cases become the grid's first key, ``case``:
+
+.. code-block:: yaml
+
+    cases:
+      lora: {train.method: lora, train.lora.r: 8}
+      loha: {train.method: loha, train.loha.r: 4}
+    grid:
+      injection.proportion: [0.1, 0.5]
 """
 
 from __future__ import annotations
@@ -33,6 +43,8 @@ from spurlab.experiment.run_folder import comparable_config
 MAX_KEY_LENGTH = 120
 MAX_POINTS = 10_000  # a larger grid needs max_points (spurlab sweep --max-points): it is checked point by point
 _UNSAFE = re.compile(r"[^A-Za-z0-9._=,+-]")
+_DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+CASE_KEY = "case"  # the grid key of a spec's cases: (its values are the case names)
 
 
 class SweepSpec(BaseModel):
@@ -44,11 +56,35 @@ class SweepSpec(BaseModel):
     base: str | dict[str, Any] = Field(description="experiment config YAML (relative to the spec) or a mapping")
     grid: dict[str, list[Any]] = Field(default_factory=dict,
                                        description="dotted config key -> non-empty list of values")
+    cases: dict[str, dict[str, Any]] | None = Field(
+        None, description="case name -> dotted overrides applied together; the grid gains a first key, case")
     seeds: list[int] | None = Field(None, description="training seeds: the grid gains a last key train.seed with "
                                                       "these values (results aggregate over them)")
 
+    @field_validator("cases")
+    @classmethod
+    def _check_cases(cls, cases: dict[str, dict[str, Any]] | None) -> dict[str, dict[str, Any]] | None:
+        if cases is None:
+            return None
+        if not cases:
+            raise ValueError("cases: expected at least one named case")
+        for name, overrides in cases.items():
+            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}", name):
+                raise ValueError(f"cases: {name!r} is not a case name (letters, digits, . _ + -)")
+            for key in overrides:
+                if not _DOTTED.fullmatch(key):
+                    raise ValueError(f"cases.{name}: {key!r} is not a dotted config key (e.g. train.lora.r)")
+        return cases
+
     @model_validator(mode="after")
-    def _seeds_into_grid(self) -> SweepSpec:
+    def _cases_and_seeds_into_grid(self) -> SweepSpec:
+        if self.cases is not None:
+            if CASE_KEY in self.grid:
+                raise ValueError(f"grid key {CASE_KEY} is taken by cases:; name the cases there")
+            clashes = sorted({k for over in self.cases.values() for k in over} & set(self.grid))
+            if clashes:
+                raise ValueError(f"{clashes[0]} is set by both cases: and grid:; give it in one place")
+            self.grid = {CASE_KEY: list(self.cases), **self.grid}
         if self.seeds is not None:
             if "train.seed" in self.grid:
                 raise ValueError("seeds: and grid key train.seed say the same thing; give one")
@@ -63,7 +99,7 @@ class SweepSpec(BaseModel):
     @classmethod
     def _check_grid(cls, grid: dict[str, list[Any]]) -> dict[str, list[Any]]:
         for key, values in grid.items():
-            if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*", key):
+            if not _DOTTED.fullmatch(key):
                 raise ValueError(f"{key!r} is not a dotted config key (e.g. train.lora.r)")
             if not values:
                 raise ValueError(f"{key}: expected a non-empty list of values")
@@ -157,6 +193,10 @@ def expand(spec: SweepSpec, base: dict[str, Any], source: str, max_points: int =
         data = copy.deepcopy(base)
         try:
             for dotted, value in over.items():
+                if dotted == CASE_KEY and spec.cases is not None:
+                    for case_key, case_value in spec.cases[value].items():
+                        set_dotted(data, case_key.split("."), case_value, what="")
+                    continue
                 set_dotted(data, dotted.split("."), value, what="")
         except SpurlabError as exc:
             raise SpurlabError(f"{source}: grid point {key}: {exc}") from None
