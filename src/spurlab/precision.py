@@ -113,6 +113,9 @@ def choose_precision(precision: str, device: torch.device,
     ``measure`` replaces the probe (tests inject timings through it)."""
     if precision == "bf16" and device.type not in {"cpu", "cuda"}:
         raise SpurlabError(f"train.precision: bf16 autocast is not supported on {device.type}")
+    if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise SpurlabError("train.precision: bf16 needs a CUDA device with bf16 support (compute capability 8.0 "
+                           "or newer); this one has none, use fp32 or auto")
     if precision != "auto":
         return PrecisionChoice(precision, precision, "set in the config")
     if device.type == "cuda":

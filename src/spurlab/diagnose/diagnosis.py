@@ -211,11 +211,12 @@ def attention_stats(model: nn.Module, encoded: Any, spans: dict[str, list[list[i
                     device: torch.device, precision: str, batch_size: int) -> tuple[dict[str, np.ndarray], int]:
     """``entropy``, ``entropy_normalized`` and ``mass_<name>`` for each span set as (n_rows, n_layers) arrays,
     and the number of attention heads."""
+    from spurlab.models.loading import place
     from spurlab.precision import autocast
     from spurlab.train.batching import collate, sorted_batches
 
     model.eval()
-    model.to(device)
+    place(model, device)
     backbone = backbone_of(model)
     out: dict[str, np.ndarray] = {}
     n_heads = 0

@@ -6,6 +6,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from spurlab.models.loading import place
 from spurlab.precision import autocast
 from spurlab.train.batching import Encoded, collate, sorted_batches
 
@@ -14,7 +15,7 @@ def predict_logits(model: nn.Module, encoded: Encoded, device: torch.device, pre
                    batch_size: int = 128) -> np.ndarray:
     """Logits (n, n_classes) as float32, in the rows' original order."""
     model.eval()
-    model.to(device)
+    place(model, device)
     out: np.ndarray | None = None
     with torch.inference_mode():
         for rows in sorted_batches(encoded.lengths, batch_size):

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import Field, ValidationError, field_serializer, field_validator
+from pydantic import Field, ValidationError, field_serializer, field_validator, model_validator
 
 from spurlab.config_io import apply_overrides, first_error, read_yaml
 from spurlab.data.config import DataConfig, Section
@@ -49,6 +49,13 @@ class ExperimentConfig(Section):
         if isinstance(value, list):
             return [validate_injection(v, f"injection.{i}") for i, v in enumerate(value)]
         return None if value is None else validate_injection(value, "injection")
+
+    @model_validator(mode="after")
+    def _quantized_weights_stay_frozen(self) -> ExperimentConfig:
+        if self.model.quantization != "none" and self.train.method == "full":
+            raise ValueError(f"model.quantization: {self.model.quantization} weights cannot be finetuned in full; "
+                             "use a PEFT method (train.method: lora is QLoRA)")
+        return self
 
     @field_serializer("injection")
     def _injection_as_given(self, value: InjectionConfig | list[InjectionConfig] | None) -> Any:

@@ -30,7 +30,13 @@ from spurlab.experiment.report import run_report
 from spurlab.experiment.run_folder import read_metrics, run_dir_state
 from spurlab.inject import inject_many
 from spurlab.models.adapters import attach_trainable, save_trained
-from spurlab.models.loading import LoadedModel, check_model_source, load_classifier, load_tokenizer
+from spurlab.models.loading import (
+    LoadedModel,
+    check_model_source,
+    check_quantization,
+    load_classifier,
+    load_tokenizer,
+)
 from spurlab.outputs import SCHEMA_VERSION, already_complete, sha256_rows
 from spurlab.precision import PrecisionChoice, choose_precision
 from spurlab.report.html import REPORT_FILE, write_html
@@ -124,8 +130,11 @@ def _tokenizer(cfg: ExperimentConfig, cache: RunCache | None) -> Any:
 
 def validate_run(cfg: ExperimentConfig, splits: DatasetSplits) -> None:
     """Checks before anything is written: injection target labels and spurious classes exist, the device is
-    there."""
-    resolve_device(cfg.train.device)
+    there (and can hold quantized weights when asked), a bf16 precision can run on it."""
+    device = resolve_device(cfg.train.device)
+    check_quantization(cfg.model, device)
+    if cfg.train.precision == "bf16":
+        choose_precision("bf16", device)
     names = splits.label_names
     for i, conf in enumerate(cfg.injections):
         targets = conf.target_label if isinstance(conf.target_label, list) else [conf.target_label]
@@ -261,7 +270,7 @@ def _load_model(ctx: RunContext) -> None:
     seed_everything(tc.seed)  # the head's random init depends on it
     ctx.log(f"precision {ctx.precision} ({tc.precision}: {ctx.precision_choice.reason})")
     ctx.log(f"loading model {ctx.cfg.model.name} ({tc.mode}, {ctx.precision} on {ctx.device})")
-    ctx.loaded = load_classifier(ctx.cfg.model, ctx.splits.label_names, tokenizer=ctx.tokenizer)
+    ctx.loaded = load_classifier(ctx.cfg.model, ctx.splits.label_names, tokenizer=ctx.tokenizer, device=ctx.device)
     ctx.timings["model_load_s"] = time.perf_counter() - t
 
 

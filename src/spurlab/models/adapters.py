@@ -23,7 +23,7 @@ from torch import nn
 
 from spurlab.atomic import atomic_path, normalize_modes, write_json
 from spurlab.errors import SpurlabError
-from spurlab.models.loading import LoadedModel
+from spurlab.models.loading import LoadedModel, is_quantized
 from spurlab.models.peft_methods import PEFT_METHODS, Targets, is_peft, peft_config
 from spurlab.models.pooled import PooledClassifier
 
@@ -41,8 +41,10 @@ def attach_trainable(loaded: LoadedModel, method: str, settings: Any = None, tot
         for name, p in model.named_parameters():
             p.requires_grad_(name.split(".")[0] in loaded.head_modules)
         return model
-    from peft import get_peft_model
+    from peft import get_peft_model, prepare_model_for_kbit_training
 
+    if is_quantized(model):  # QLoRA: fp32 norms and head, input gradients for the frozen quantized layers
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
     if settings is None:
         settings = PEFT_METHODS.get(method).params()
     targets = Targets(loaded.model_type, list(loaded.head_modules),

@@ -25,6 +25,9 @@ class ModelConfig(Section):
     allow_pickle: bool = Field(False, description="also load pickle checkpoints (pytorch_model.bin, .pt, "
                                "adapter_model.bin); off = safetensors only")
     dtype: Literal["float32", "bfloat16"] = Field("float32", description="weights dtype when loading")
+    quantization: Literal["none", "4bit", "8bit"] = Field(
+        "none", description="bitsandbytes-quantized frozen weights: 4bit (NF4, double quantization, bf16 "
+                            "compute: QLoRA with train.method lora) or 8bit; CUDA only")
 
 
 class LoraSettings(Section):

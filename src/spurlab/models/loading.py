@@ -133,8 +133,50 @@ def has_sequence_classification(model_type: str) -> bool:
     return model_type in MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES
 
 
-def load_classifier(cfg: ModelConfig, label_names: list[str], tokenizer: object | None = None) -> LoadedModel:
-    """Build the classifier for ``label_names``; the head is randomly initialised (seed torch beforehand)."""
+def check_quantization(cfg: ModelConfig, device: torch.device) -> None:
+    """One line unless ``model.quantization`` can run here: it needs a CUDA device and bitsandbytes."""
+    if cfg.quantization == "none":
+        return
+    if device.type != "cuda":
+        raise SpurlabError(f"model.quantization: {cfg.quantization} (bitsandbytes, as in QLoRA) runs on CUDA only "
+                           f"and this run's device is {device.type}; use quantization: none here")
+    import importlib.util
+
+    if importlib.util.find_spec("bitsandbytes") is None:
+        raise SpurlabError(f"model.quantization: {cfg.quantization} needs bitsandbytes "
+                           "(pip install 'spurlab[gpu]')")
+
+
+def _quantization_kwargs(cfg: ModelConfig, device: torch.device | None) -> dict[str, Any]:
+    """``from_pretrained`` arguments for quantized weights, placed on ``device`` (they cannot be moved later)."""
+    if cfg.quantization == "none":
+        return {}
+    from transformers import BitsAndBytesConfig
+
+    if cfg.quantization == "4bit":
+        quant = BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
+                                   bnb_4bit_compute_dtype=torch.bfloat16)
+    else:
+        quant = BitsAndBytesConfig(load_in_8bit=True)
+    index = device.index if device is not None and device.index is not None else 0
+    return {"quantization_config": quant, "device_map": {"": index}}
+
+
+def is_quantized(model: nn.Module) -> bool:
+    """True for bitsandbytes-quantized weights (such a model stays on the device it was loaded to)."""
+    return bool(getattr(model, "is_loaded_in_4bit", False) or getattr(model, "is_loaded_in_8bit", False))
+
+
+def place(model: nn.Module, device: torch.device) -> nn.Module:
+    """``model.to(device)``, except for quantized weights, which were placed when loaded."""
+    return model if is_quantized(model) else model.to(device)
+
+
+def load_classifier(cfg: ModelConfig, label_names: list[str], tokenizer: object | None = None,
+                    device: torch.device | None = None) -> LoadedModel:
+    """Build the classifier for ``label_names``; the head is randomly initialised (seed torch beforehand).
+    ``device`` is where quantized weights are loaded (``model.quantization``; check it with
+    :func:`check_quantization` first); other models are moved by the caller."""
     from transformers import AutoModel, AutoModelForSequenceClassification
 
     if cfg.trust_remote_code:
@@ -154,7 +196,7 @@ def load_classifier(cfg: ModelConfig, label_names: list[str], tokenizer: object 
     n = len(label_names)
     refuse_pickle(Path(path).expanduser(), "model", cfg.allow_pickle)
     common = {"dtype": _DTYPES[cfg.dtype], "trust_remote_code": cfg.trust_remote_code,
-              "use_safetensors": None if cfg.allow_pickle else True}
+              "use_safetensors": None if cfg.allow_pickle else True, **_quantization_kwargs(cfg, device)}
     try:
         with quiet_transformers():
             if head == "sequence_classification":

@@ -14,6 +14,7 @@ from rich.markup import escape
 from torch import nn
 
 from spurlab.errors import SpurlabError
+from spurlab.models.loading import place
 from spurlab.precision import autocast
 from spurlab.train.batching import Encoded, collate, length_grouped_batches
 from spurlab.train.config import TrainConfig
@@ -141,7 +142,7 @@ def train_model(model: nn.Module, encoded: Encoded, labels: np.ndarray, cfg: Tra
     if len(encoded) == 0:
         raise SpurlabError("training set is empty")
     seed_everything(cfg.seed)
-    model.to(device)
+    place(model, device)
     model.train()
     optimizer = make_optimizer(model, cfg, head_modules or [])
     total, batches_per_epoch = plan_steps(len(encoded), cfg)
