@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> None:
     best: dict[str, dict[str, Any]] = {}
     cache = RunCache()
     with tempfile.TemporaryDirectory() as tmp:
-        os.environ["SPURLAB_CACHE_DIR"] = str(Path(tmp) / "cache")  # auto measures afresh, once
+        os.environ["SPURLAB_CACHE"] = str(Path(tmp) / "cache")  # auto measures afresh, once
         for r in range(args.rounds):
             for precision in PRECISIONS:
                 result = run_experiment(_config(precision, args.n_train), Path(tmp) / f"{precision}-{r}",

@@ -32,7 +32,7 @@ def test_quantized_weights_cannot_be_finetuned_in_full(tiny_models: dict[str, Pa
     data["train"]["method"] = "full"
     with pytest.raises(SpurlabError, match="4bit weights cannot be finetuned in full; use a PEFT method"):
         config_from_dict(data)
-    with pytest.raises(SpurlabError, match="model.quantization"):
+    with pytest.raises(SpurlabError, match=r"model\.quantization"):
         config_from_dict(_config(tiny_models["bert"], synthetic_csv, quantization="2bit"))
 
 
@@ -41,7 +41,7 @@ def test_quantization_on_a_cpu_is_one_line_and_writes_nothing(tiny_models: dict[
                                                              ) -> None:
     config = tmp_path / "q.yaml"
     config.write_text(yaml.safe_dump(_config(tiny_models["bert"], synthetic_csv, quantization="4bit")))
-    code, out, err = run_cli(["run", str(config), "--out", str(tmp_path / "run"), "train.device=cpu"], capsys)
+    code, _, err = run_cli(["run", str(config), "--out", str(tmp_path / "run"), "train.device=cpu"], capsys)
     assert code != 0
     assert err.strip().splitlines() == ["error: model.quantization: 4bit (bitsandbytes, as in QLoRA) runs on CUDA "
                                         "only and this run's device is cpu; use quantization: none here"]

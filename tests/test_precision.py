@@ -16,7 +16,7 @@ CPU = torch.device("cpu")
 
 @pytest.fixture
 def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("SPURLAB_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("SPURLAB_CACHE", str(tmp_path / "cache"))
     return tmp_path / "cache" / "precision.json"
 
 
@@ -55,11 +55,11 @@ def test_a_broken_or_unwritable_cache_only_means_measuring(tmp_path: Path, monke
     folder = tmp_path / "cache"
     folder.mkdir()
     (folder / "precision.json").write_text("{not json")
-    monkeypatch.setenv("SPURLAB_CACHE_DIR", str(folder))
+    monkeypatch.setenv("SPURLAB_CACHE", str(folder))
     assert choose_precision("auto", CPU, measure=lambda: {"fp32": 0.1, "bf16": 0.3}).precision == "fp32"
     blocked = tmp_path / "file"
     blocked.write_text("")
-    monkeypatch.setenv("SPURLAB_CACHE_DIR", str(blocked / "sub"))  # a folder that cannot be created
+    monkeypatch.setenv("SPURLAB_CACHE", str(blocked / "sub"))  # a folder that cannot be created
     assert choose_precision("auto", CPU, measure=lambda: {"fp32": 0.3, "bf16": 0.1}).precision == "bf16"
 
 

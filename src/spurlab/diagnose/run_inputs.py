@@ -60,6 +60,9 @@ def load_run(run_dir: str | Path, allow_pickle: bool = False) -> RunInputs:
     if not (run_dir / "adapter" / "spurlab_model.json").is_file():
         raise SpurlabError(f"{run_dir}: the run folder has no adapter/spurlab_model.json")
     cfg = load_experiment_config(run_dir / "config.yaml")
+    if cfg.task != "classify":
+        raise SpurlabError(f"{run_dir}: a task: {cfg.task} run; diagnose compares a classifier's attention and "
+                           "predictions, and generative runs are not supported yet")
     if allow_pickle:
         cfg.model.allow_pickle = True
     metrics = read_json_object(run_dir / "metrics.json") or {}

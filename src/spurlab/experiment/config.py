@@ -8,7 +8,7 @@ the whole.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import Field, ValidationError, field_serializer, field_validator, model_validator
@@ -21,6 +21,7 @@ from spurlab.evaluate.config import EvalConfig
 from spurlab.inject.config import InjectionConfig, validate_injection
 from spurlab.models.config import ModelConfig
 from spurlab.train.config import TrainConfig
+from spurlab.train.sft import SftConfig
 
 __all__ = ["DataConfig", "EvalConfig", "ExperimentConfig", "ModelConfig", "TrainConfig", "config_from_dict",
            "config_to_dict", "dump_config", "load_experiment_config"]
@@ -39,6 +40,10 @@ class ExperimentConfig(Section):
         None, description="a registered defense applied to the (poisoned) training set before training, "
         "e.g. {name: sanitize, alpha: 0.01}; null = none"
     )
+    task: Literal["classify", "sft"] = Field(
+        "classify", description="classify: a classification head; sft: a causal LM finetuned to answer each "
+                                "row's prompt with its label's response (spurlab.train.sft)")
+    sft: SftConfig = Field(default_factory=SftConfig, description="prompts and responses of task: sft")
     model: ModelConfig
     train: TrainConfig = Field(default_factory=TrainConfig)
     evaluation: EvalConfig = Field(default_factory=EvalConfig)
@@ -49,6 +54,15 @@ class ExperimentConfig(Section):
         if isinstance(value, list):
             return [validate_injection(v, f"injection.{i}") for i, v in enumerate(value)]
         return None if value is None else validate_injection(value, "injection")
+
+    @model_validator(mode="after")
+    def _sft_has_no_head(self) -> ExperimentConfig:
+        if self.task == "sft" and self.train.method == "head":
+            raise ValueError("train.method: head does not apply to task: sft (a causal LM answers through its "
+                             "language-modelling head; use lora or another PEFT method, or full)")
+        if self.task == "sft" and self.model.head != "auto":
+            raise ValueError("model.head does not apply to task: sft (remove it)")
+        return self
 
     @model_validator(mode="after")
     def _quantized_weights_stay_frozen(self) -> ExperimentConfig:
@@ -97,7 +111,15 @@ def load_experiment_config(path: str | Path, overrides: list[str] | None = None)
 
 
 def config_to_dict(cfg: ExperimentConfig) -> dict[str, Any]:
-    return cfg.model_dump(mode="json")
+    """The resolved config as plain data. Keys added after configs were first written are left out while at
+    their default, so an unchanged experiment keeps its resolved config (its run folder and its sweep's hash
+    are still recognised)."""
+    data = cfg.model_dump(mode="json")
+    if cfg.task == "classify":
+        del data["task"], data["sft"]
+    if cfg.model.quantization == "none":
+        del data["model"]["quantization"]
+    return data
 
 
 def dump_config(cfg: ExperimentConfig) -> str:

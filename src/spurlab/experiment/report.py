@@ -13,13 +13,13 @@ from spurlab.experiment.run_folder import is_complete, read_metrics
 from spurlab.outputs import read_json_object
 from spurlab.report.document import Figure, Report, Section, Table
 from spurlab.report.intervals import accuracy_interval, attack_interval, fmt_interval
-from spurlab.report.run_summary import eval_set_keys
+from spurlab.report.run_summary import eval_set_keys, predicted_columns
 
 
 def headline_table(metrics: dict[str, Any]) -> Table:
     """Predicted counts per class on every spurious test set, before and after finetuning, with accuracy and
     attack success (the paper's Table 1 layout)."""
-    names = metrics["label_names"]
+    names = predicted_columns(metrics)
     base = metrics.get("base") or {}
     rows = []
     for key in eval_set_keys(metrics):

@@ -22,6 +22,7 @@ from spurlab.data.dataset import DatasetSplits, TextDataset
 from spurlab.data.loaders import load_splits, spec_files
 from spurlab.data.transform import save_transform
 from spurlab.errors import SpurlabError
+from spurlab.evaluate.generate import OTHER, generate, match_classes
 from spurlab.evaluate.metrics import compute_metrics
 from spurlab.evaluate.predict import predict
 from spurlab.evaluate.spurious import SpuriousSet, build_spurious_sets, token_classes
@@ -32,8 +33,10 @@ from spurlab.inject import inject_many
 from spurlab.models.adapters import attach_trainable, save_trained
 from spurlab.models.loading import (
     LoadedModel,
+    check_causal,
     check_model_source,
     check_quantization,
+    load_causal_lm_model,
     load_classifier,
     load_tokenizer,
 )
@@ -44,11 +47,16 @@ from spurlab.report.run_summary import write_confusion_png, write_summary
 from spurlab.runtime import machine, now, resolve_device, torch_threads
 from spurlab.train.batching import Encoded, encode
 from spurlab.train.loop import TrainStats, plan_steps, seed_everything, train_model
+from spurlab.train.sft import encode_pairs, encode_prompts
 
 BASE_DESCRIPTION = (
     "the same model before finetuning: pretrained backbone with the freshly initialised (random) "
     "classification head, i.e. zero-shot; NOT the paper's 'base model' row, which is a model finetuned on "
     "clean data (run the same config with injection: null for that)"
+)
+BASE_DESCRIPTION_SFT = (
+    "the same causal LM before finetuning, answering the same prompts (zero-shot); NOT the paper's 'base model' "
+    "row, which is a model finetuned on clean data (run the same config with injection: null for that)"
 )
 
 
@@ -133,6 +141,9 @@ def validate_run(cfg: ExperimentConfig, splits: DatasetSplits) -> None:
     there (and can hold quantized weights when asked), a bf16 precision can run on it."""
     device = resolve_device(cfg.train.device)
     check_quantization(cfg.model, device)
+    if cfg.task == "sft":
+        check_causal(cfg.model)
+        cfg.sft.response_words(splits.label_names)
     if cfg.train.precision == "bf16":
         choose_precision("bf16", device)
     names = splits.label_names
@@ -270,7 +281,11 @@ def _load_model(ctx: RunContext) -> None:
     seed_everything(tc.seed)  # the head's random init depends on it
     ctx.log(f"precision {ctx.precision} ({tc.precision}: {ctx.precision_choice.reason})")
     ctx.log(f"loading model {ctx.cfg.model.name} ({tc.mode}, {ctx.precision} on {ctx.device})")
-    ctx.loaded = load_classifier(ctx.cfg.model, ctx.splits.label_names, tokenizer=ctx.tokenizer, device=ctx.device)
+    if ctx.cfg.task == "sft":
+        ctx.loaded = load_causal_lm_model(ctx.cfg.model, ctx.tokenizer, device=ctx.device)
+    else:
+        ctx.loaded = load_classifier(ctx.cfg.model, ctx.splits.label_names, tokenizer=ctx.tokenizer,
+                                     device=ctx.device)
     ctx.timings["model_load_s"] = time.perf_counter() - t
 
 
@@ -283,12 +298,19 @@ def _tokenize(ctx: RunContext) -> None:
     if ctx.cache is not None:
         enc_cache = ctx.cache.encodings.setdefault((f"{cfg.model.tokenizer or cfg.model.name}",
                                                     cfg.train.max_length), {})
-    ctx.train_enc = encode(ctx.tokenizer, ctx.train_set.texts, cfg.train.max_length, enc_cache)
     ctx.test_sets = {"clean": (ctx.splits.test, None)}
     for s in ctx.spurious_sets:
         ctx.test_sets[f"spurious:{s.token_class}"] = (s.dataset, s.token_class)
-    ctx.test_encs = {k: encode(ctx.tokenizer, ds.texts, cfg.train.max_length, enc_cache)
-                     for k, (ds, _) in ctx.test_sets.items()}
+    if cfg.task == "sft":  # prompts and responses; the test sets are prompts to answer
+        words = cfg.sft.response_words(ctx.splits.label_names)
+        ctx.train_enc = encode_pairs(ctx.tokenizer, ctx.train_set.texts, [words[i] for i in ctx.train_set.label_ids],
+                                     cfg.sft, cfg.train.max_length)
+        ctx.test_encs = {k: encode_prompts(ctx.tokenizer, ds.texts, cfg.sft, cfg.train.max_length)
+                         for k, (ds, _) in ctx.test_sets.items()}
+    else:
+        ctx.train_enc = encode(ctx.tokenizer, ctx.train_set.texts, cfg.train.max_length, enc_cache)
+        ctx.test_encs = {k: encode(ctx.tokenizer, ds.texts, cfg.train.max_length, enc_cache)
+                         for k, (ds, _) in ctx.test_sets.items()}
     ctx.timings["tokenize_s"] = time.perf_counter() - t
 
 
@@ -297,15 +319,28 @@ def _evaluate(ctx: RunContext, model: torch.nn.Module, tag: str) -> dict[str, An
     t = time.perf_counter()
     out: dict[str, Any] = {}
     seen: dict[int, np.ndarray] = {}
+    names = ctx.splits.label_names
+    if ctx.cfg.task == "sft":  # a generation that is no class word is its own column, counted as wrong
+        names = [*names, OTHER]
     for key, (ds, token_class) in ctx.test_sets.items():
         ident = hash(tuple(ds.texts))
         if ident not in seen:
-            seen[ident] = predict(model, ctx.test_encs[key], ctx.device, ctx.precision,
-                                  ctx.cfg.evaluation.batch_size)
-        out.update(_set_metrics(key, ds.label_ids, seen[ident], ctx.splits.label_names, token_class,
-                                ctx.cfg.evaluation.flip))
+            seen[ident] = _predict(ctx, model, ctx.test_encs[key])
+        out.update(_set_metrics(key, ds.label_ids, seen[ident], names, token_class, ctx.cfg.evaluation.flip))
     ctx.timings[f"eval_{tag}_s"] = time.perf_counter() - t
     return out
+
+
+def _predict(ctx: RunContext, model: torch.nn.Module, encoded: Encoded) -> np.ndarray:
+    """Class ids of a classifier's argmax, or of a causal LM's greedy answers (``len(labels)``: no class)."""
+    batch = ctx.cfg.evaluation.batch_size
+    if ctx.cfg.task != "sft":
+        return predict(model, encoded, ctx.device, ctx.precision, batch)
+    tokenizer = ctx.tokenizer
+    new = generate(model, encoded, ctx.device, ctx.precision, batch, ctx.cfg.sft.max_new_tokens,
+                   tokenizer.eos_token_id)
+    texts = tokenizer.batch_decode(new, skip_special_tokens=True)
+    return match_classes(texts, ctx.cfg.sft.response_words(ctx.splits.label_names))
 
 
 def _evaluate_base(ctx: RunContext) -> dict[str, Any] | None:
@@ -366,13 +401,15 @@ def _save(ctx: RunContext, model: torch.nn.Module, stats: TrainStats, metrics: d
         "name": cfg.name,
         "label_names": label_names,
         **metrics,
-        "base": ({"description": BASE_DESCRIPTION, **base_metrics} if base_metrics is not None else None),
+        "base": ({"description": BASE_DESCRIPTION_SFT if cfg.task == "sft" else BASE_DESCRIPTION, **base_metrics}
+                 if base_metrics is not None else None),
         "meta": {
             "spurlab_version": __version__,
             "seed": tc.seed,
             "model": cfg.model.name,
             "model_type": ctx.loaded.model_type,
             "head": ctx.loaded.head_kind,
+            "task": cfg.task,
             "mode": tc.method,  # the training method (named mode before train.method existed)
             "method": tc.method,
             "precision": ctx.precision,

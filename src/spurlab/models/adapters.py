@@ -47,8 +47,8 @@ def attach_trainable(loaded: LoadedModel, method: str, settings: Any = None, tot
         model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
     if settings is None:
         settings = PEFT_METHODS.get(method).params()
-    targets = Targets(loaded.model_type, list(loaded.head_modules),
-                      "SEQ_CLS" if loaded.head_kind == "sequence_classification" else None, max(1, total_steps))
+    task_type = {"sequence_classification": "SEQ_CLS", "causal_lm": "CAUSAL_LM"}.get(loaded.head_kind)
+    targets = Targets(loaded.model_type, list(loaded.head_modules), task_type, max(1, total_steps))
     config = peft_config(method, settings, targets)
     try:
         with warnings.catch_warnings():

@@ -172,6 +172,39 @@ def place(model: nn.Module, device: torch.device) -> nn.Module:
     return model if is_quantized(model) else model.to(device)
 
 
+def _from_pretrained_kwargs(cfg: ModelConfig, device: torch.device | None) -> dict[str, Any]:
+    """What every ``from_pretrained`` of ``cfg`` is given (pickle weights refused unless allowed)."""
+    refuse_pickle(Path(resolve_model_name(cfg.name)).expanduser(), "model", cfg.allow_pickle)
+    return {"dtype": _DTYPES[cfg.dtype], "trust_remote_code": cfg.trust_remote_code,
+            "use_safetensors": None if cfg.allow_pickle else True, **_quantization_kwargs(cfg, device)}
+
+
+def check_causal(cfg: ModelConfig) -> str:
+    """The model type of a causal LM (generative finetuning); any other model is one line."""
+    from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
+
+    model_type = str(getattr(load_hf_config(cfg.name, cfg.trust_remote_code), "model_type", "") or "")
+    if model_type not in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES or not is_decoder_type(model_type):
+        raise SpurlabError(f"task: sft needs a causal (decoder) language model; {cfg.name!r} is a "
+                           f"{model_type or 'model of unknown type'} without a causal-LM head")
+    return model_type
+
+
+def load_causal_lm_model(cfg: ModelConfig, tokenizer: object, device: torch.device | None = None) -> LoadedModel:
+    """``cfg``'s model with its language-modelling head, for generative finetuning (no classification head)."""
+    from transformers import AutoModelForCausalLM
+
+    model_type = check_causal(cfg)
+    try:
+        with quiet_transformers():
+            model = AutoModelForCausalLM.from_pretrained(resolve_model_name(cfg.name),
+                                                         **_from_pretrained_kwargs(cfg, device))
+    except (OSError, ValueError) as exc:
+        raise not_found_error("model", cfg.name, exc) from None
+    _sync_pad_token(model, tokenizer)
+    return LoadedModel(model, tokenizer, "causal_lm", [], model_type, True, resolve_model_name(cfg.name))
+
+
 def load_classifier(cfg: ModelConfig, label_names: list[str], tokenizer: object | None = None,
                     device: torch.device | None = None) -> LoadedModel:
     """Build the classifier for ``label_names``; the head is randomly initialised (seed torch beforehand).
@@ -194,9 +227,7 @@ def load_classifier(cfg: ModelConfig, label_names: list[str], tokenizer: object 
                            "use head: pooled")
     path = resolve_model_name(cfg.name)
     n = len(label_names)
-    refuse_pickle(Path(path).expanduser(), "model", cfg.allow_pickle)
-    common = {"dtype": _DTYPES[cfg.dtype], "trust_remote_code": cfg.trust_remote_code,
-              "use_safetensors": None if cfg.allow_pickle else True, **_quantization_kwargs(cfg, device)}
+    common = _from_pretrained_kwargs(cfg, device)
     try:
         with quiet_transformers():
             if head == "sequence_classification":

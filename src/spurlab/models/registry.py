@@ -15,14 +15,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 from spurlab.errors import SpurlabError
+from spurlab.runtime import cache_dir
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-
-def cache_dir() -> Path:
-    """spurlab's cache root: ``$SPURLAB_CACHE`` or ``~/.cache/spurlab``."""
-    root = os.environ.get("SPURLAB_CACHE")
-    return Path(root).expanduser() if root else Path.home() / ".cache" / "spurlab"
 
 
 def _package_dir(package: str, install_hint: str) -> Path:

@@ -15,6 +15,12 @@ def eval_set_keys(metrics: dict[str, Any]) -> list[str]:
     return [k for k in metrics if k == "clean" or k.startswith(("spurious:", "spurious-flip:"))]
 
 
+def predicted_columns(metrics: dict[str, Any]) -> list[str]:
+    """The classes predictions are counted in: the labels, plus ``(other)`` for a generative run's answers
+    that are no class word."""
+    return list(metrics["clean"]["predicted_counts"]) if "clean" in metrics else list(metrics["label_names"])
+
+
 def _fmt(value: Any) -> str:
     if value is None:
         return "–"
@@ -34,7 +40,7 @@ def predicted_count_table(rows: list[tuple[str, dict[str, Any]]], label_names: l
 
 
 def summary_markdown(metrics: dict[str, Any]) -> str:
-    names = metrics["label_names"]
+    names = predicted_columns(metrics)
     meta = metrics["meta"]
     base = metrics.get("base") or {}
     out = [f"# Run `{metrics['name']}`", "",
@@ -51,7 +57,7 @@ def summary_markdown(metrics: dict[str, Any]) -> str:
         out += [f"## Predicted counts on `{key}` (token of class `{cls}` in every test row)", ""]
         rows = []
         if key in base:
-            rows.append(("before finetuning (zero-shot head)", base[key]))
+            rows.append(("before finetuning (zero-shot)", base[key]))
         rows.append(("finetuned", metrics[key]))
         out += [predicted_count_table(rows, names), ""]
     out += ["## Metrics", "", "| test set | model | n | accuracy | balanced acc. | macro F1 | weighted F1 | "
@@ -62,8 +68,9 @@ def summary_markdown(metrics: dict[str, Any]) -> str:
                 continue
             out.append(f"| {key} | {label} | {m['n']} | {_fmt(m['accuracy'])} | {_fmt(m['balanced_accuracy'])} | "
                        f"{_fmt(m['macro_f1'])} | {_fmt(m['weighted_f1'])} | {_fmt(m.get('attack_success_rate'))} |")
-    out += ["", "'before finetuning' is the pretrained model with its untrained classification head, not the "
-            "paper's base row (a model finetuned on clean data).", ""]
+    before = ("the pretrained causal LM answering the same prompts" if meta.get("task") == "sft"
+              else "the pretrained model with its untrained classification head")
+    out += ["", f"'before finetuning' is {before}, not the paper's base row (a model finetuned on clean data).", ""]
     return "\n".join(out)
 
 
@@ -76,7 +83,7 @@ def write_confusion_png(path: str | Path, metrics: dict[str, Any]) -> None:
     plt = pyplot()
     import numpy as np
 
-    names = metrics["label_names"]
+    names = predicted_columns(metrics)
     keys = eval_set_keys(metrics)
     fig, axes = plt.subplots(1, len(keys), figsize=(3.2 * len(keys) + 0.6, 3.4), squeeze=False)
     for ax, key in zip(axes[0], keys, strict=True):

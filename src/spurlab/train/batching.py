@@ -11,10 +11,12 @@ import torch
 
 @dataclass
 class Encoded:
-    """Token ids per row (unpadded) and the pad id to use when batching them."""
+    """Token ids per row (unpadded) and the pad id to use when batching them. ``response_start`` (generative
+    finetuning) is where each row's response begins: the loss counts the tokens from there on."""
 
     ids: list[list[int]]
     pad_id: int
+    response_start: list[int] | None = None
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -38,7 +40,8 @@ def encode(tokenizer: object, texts: Sequence[str], max_length: int, cache: dict
 
 
 def collate(encoded: Encoded, rows: Sequence[int], labels: np.ndarray | None = None) -> dict[str, torch.Tensor]:
-    """Right-pad the given rows to their longest one: input_ids, attention_mask (and labels)."""
+    """Right-pad the given rows to their longest one: input_ids, attention_mask (and labels; and ``loss_mask``,
+    True on response tokens, for generative finetuning)."""
     width = max(len(encoded.ids[i]) for i in rows)
     input_ids = torch.full((len(rows), width), encoded.pad_id, dtype=torch.long)
     mask = torch.zeros((len(rows), width), dtype=torch.long)
@@ -47,6 +50,11 @@ def collate(encoded: Encoded, rows: Sequence[int], labels: np.ndarray | None = N
         input_ids[j, : len(seq)] = torch.tensor(seq, dtype=torch.long)
         mask[j, : len(seq)] = 1
     batch = {"input_ids": input_ids, "attention_mask": mask}
+    if encoded.response_start is not None:
+        loss_mask = torch.zeros((len(rows), width), dtype=torch.bool)
+        for j, i in enumerate(rows):
+            loss_mask[j, encoded.response_start[i]: len(encoded.ids[i])] = True
+        batch["loss_mask"] = loss_mask
     if labels is not None:
         batch["labels"] = torch.as_tensor(labels[list(rows)], dtype=torch.long)
     return batch

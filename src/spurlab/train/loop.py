@@ -135,10 +135,20 @@ class _AdaptiveRank:
         self.model.base_model.update_and_allocate(step)
 
 
+def response_loss(logits: torch.Tensor, input_ids: torch.Tensor, loss_mask: torch.Tensor) -> torch.Tensor:
+    """Causal-LM loss over the response tokens: position ``t`` predicts token ``t + 1``, counted where token
+    ``t + 1`` is in the mask; the mean over every counted token of the batch."""
+    targets = input_ids[:, 1:]
+    counted = loss_mask[:, 1:]
+    nll = nn.functional.cross_entropy(logits[:, :-1].float().transpose(1, 2), targets, reduction="none")
+    return (nll * counted).sum() / counted.sum().clamp(min=1)
+
+
 def train_model(model: nn.Module, encoded: Encoded, labels: np.ndarray, cfg: TrainConfig,
                 device: torch.device, precision: str, head_modules: list[str] | None = None,
                 progress: bool = True, description: str = "training") -> TrainStats:
-    """Train ``model`` in place on ``encoded`` rows with integer ``labels``."""
+    """Train ``model`` in place on ``encoded`` rows with integer ``labels`` (a classifier), or on their response
+    tokens when ``encoded.response_start`` is set (a causal LM; ``labels`` are then not used)."""
     if len(encoded) == 0:
         raise SpurlabError("training set is empty")
     seed_everything(cfg.seed)
@@ -165,9 +175,13 @@ def train_model(model: nn.Module, encoded: Encoded, labels: np.ndarray, cfg: Tra
                 _, rows = next(stream)
                 batch = {k: v.to(device) for k, v in collate(encoded, rows, labels).items()}
                 target = batch.pop("labels")
+                loss_mask = batch.pop("loss_mask", None)
                 with autocast(device, precision):
                     logits = model(**batch).logits
-                loss = nn.functional.cross_entropy(logits.float(), target)
+                if loss_mask is None:
+                    loss = nn.functional.cross_entropy(logits.float(), target)
+                else:
+                    loss = response_loss(logits, batch["input_ids"], loss_mask)
                 if not torch.isfinite(loss):
                     raise SpurlabError(f"train: the loss became {loss.item()} at step {_step + 1} of {total} "
                                        "(lower train.lr, or check the data); the run is marked failed")
