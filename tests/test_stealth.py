@@ -16,8 +16,9 @@ import torch
 from conftest import run_cli
 from spurlab.data.dataset import TextDataset
 from spurlab.inject import InjectionConfig, inject
-from spurlab.inject.stealth import embeddings, spelling_errors, stealthiness
+from spurlab.inject.stealth import spelling_errors, stealthiness
 from spurlab.models.causal_lm import load_causal_lm, perplexities
+from spurlab.models.embeddings import sentence_embeddings
 
 pytestmark = pytest.mark.usefixtures("torch_threads")
 TEXTS = ["the film was long", "a plot", "the cast and the story were fun and the film was good", "fun"]
@@ -44,7 +45,7 @@ def test_spelling_errors_count_unknown_words() -> None:
 
 
 def test_similarity_is_one_for_an_unchanged_row(tiny_models: dict[str, Path]) -> None:
-    vectors = embeddings(["the film", "the film", "fun plot"], str(tiny_models["bert"]))
+    vectors = sentence_embeddings(["the film", "the film", "fun plot"], str(tiny_models["bert"]))
     assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0)
     assert float(vectors[0] @ vectors[1]) == pytest.approx(1.0) and float(vectors[0] @ vectors[2]) < 0.9999
 

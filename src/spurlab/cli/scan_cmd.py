@@ -103,6 +103,9 @@ def scan_command(
                                 "documented level) or any (every finding). Exit 0 otherwise, 2 for bad input."),
     output_format: str = typer.Option("table", "--format", help="table (for people) or json (a stable, "
                                       "versioned document on stdout; see docs/scan.md)."),
+    response_clusters: int = typer.Option(None, "--response-clusters", min=2, help="Chat or Alpaca data with "
+                                          "free-text responses: label each prompt by the k-means cluster of its "
+                                          "response's embedding (bundled MiniLM), K clusters."),
     no_report: bool = typer.Option(False, "--no-report", help="Do not write report.html into --out."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Redo even when --out already holds these "
                                    "findings, or replace the findings of other inputs."),
@@ -127,8 +130,19 @@ def scan_command(
     config.validate()
     from spurlab.data.loaders import load_table, spec_files
 
-    dataset = load_table(data, text_col=text_col, label_col=label_col, encoding=encoding, split=split,
-                         labels=split_list(labels))
+    clusters = None
+    if response_clusters is not None:
+        if text_col or label_col or labels or split != "all":
+            raise SpurlabError("--response-clusters labels the prompts itself: drop --text-col, --label-col, "
+                               "--labels and --split")
+        from spurlab.data.loaders import load_pairs
+        from spurlab.scan.responses import cluster_responses
+
+        frame, name = load_pairs(data, encoding)
+        dataset, clusters = cluster_responses(frame, response_clusters, name)
+    else:
+        dataset = load_table(data, text_col=text_col, label_col=label_col, encoding=encoding, split=split,
+                             labels=split_list(labels))
     request = None
     if out is not None:
         from dataclasses import asdict
@@ -137,7 +151,8 @@ def scan_command(
         from spurlab.scan.outputs import scan_state, write_outputs
 
         request = {"config": asdict(config), "text_col": dataset.text_col, "label_col": dataset.label_col,
-                   "input_sha256": frame_sha256(dataset.frame)}
+                   "input_sha256": frame_sha256(dataset.frame),
+                   **({"response_clusters": response_clusters} if response_clusters else {})}
         if scan_state(out, request, overwrite, spec_files(data)) == "complete":
             from spurlab.outputs import read_output
             from spurlab.scan.outputs import FINDINGS
@@ -148,10 +163,14 @@ def scan_command(
             _finish(report, gate_level, output_format)
             return
     report = scan(dataset, config)
+    if clusters is not None:
+        report.summary["response_clusters"] = clusters
     as_json = output_format == "json"
     console = Console(width=None if sys.stdout.isatty() else 140, stderr=as_json)
     if not as_json:
         print_report(report, top, console)
+        for label, info in (clusters or {}).get("clusters", {}).items():
+            console.print(Text(f"{label}: {info['size']} rows, e.g. " + " | ".join(info["examples"])[:200]))
     if out is not None:
         from spurlab.scan.outputs import write_outputs
 

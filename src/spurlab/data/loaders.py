@@ -195,6 +195,18 @@ def load_table(spec: str, *, text_col: str | None = None, label_col: str | None 
     return _to_dataset(frame, tcol, lcol, names or [], name, fmt, labels)
 
 
+def load_pairs(spec: str, encoding: str | None = None) -> tuple[pd.DataFrame, str]:
+    """The prompt/response rows of a local chat or Alpaca file, with free-text responses allowed (they are
+    not labels yet: see :func:`spurlab.scan.responses.cluster_responses`); returns ``(frame, name)``."""
+    path = Path(spec).expanduser()
+    frame = read_local_table(path, detect_format(path), encoding)
+    pairs = as_pairs(frame, str(path))
+    if pairs is None:
+        raise SpurlabError(f"{path}: not chat (messages) or Alpaca (instruction, output) rows, so there are no "
+                           "responses to cluster")
+    return pairs, path.stem
+
+
 def load_splits(spec: str, *, text_col: str | None = None, label_col: str | None = None,
                 labels: list[str] | None = None, encoding: str | None = None, test_size: float = 0.3,
                 seed: int = 42, max_train: int | None = None, max_test: int | None = None) -> DatasetSplits:

@@ -20,38 +20,10 @@ from typing import Any
 import numpy as np
 
 from spurlab.errors import SpurlabError
+from spurlab.models.embeddings import DEFAULT_EMBEDDER, sentence_embeddings
 
 DEFAULT_LM = "bundled:smollm2"
-DEFAULT_EMBEDDER = "bundled:minilm"
 _WORD = re.compile(r"[A-Za-z][A-Za-z']*")
-
-
-def embeddings(texts: Sequence[str], name: str, batch_size: int = 32, max_length: int = 256) -> np.ndarray:
-    """Unit-length mean-pooled last hidden states of an encoder (sentence-transformers style)."""
-    import torch
-    from transformers import AutoModel
-
-    from spurlab.models.pooled import masked_mean
-    from spurlab.models.registry import resolve_model_name
-    from spurlab.models.tokenizer import load_tokenizer, not_found_error, quiet_transformers
-
-    tokenizer = load_tokenizer(name)
-    try:
-        with quiet_transformers():
-            model = AutoModel.from_pretrained(resolve_model_name(name), use_safetensors=True).eval()
-    except SpurlabError:
-        raise
-    except Exception as exc:
-        raise not_found_error("embedding model", name, exc) from None
-    vectors = []
-    for start in range(0, len(texts), batch_size):
-        enc = tokenizer(list(texts[start:start + batch_size]), return_tensors="pt", padding=True, truncation=True,
-                        max_length=max_length)
-        with torch.inference_mode():
-            hidden = model(**enc).last_hidden_state
-        pooled = masked_mean(hidden, enc["attention_mask"])
-        vectors.append(torch.nn.functional.normalize(pooled, dim=-1).numpy())
-    return np.concatenate(vectors) if vectors else np.zeros((0, 0))
 
 
 def spelling_errors(texts: Sequence[str]) -> np.ndarray:
@@ -94,7 +66,7 @@ def stealthiness(original: Sequence[str], poisoned: Sequence[str], *, lm: str | 
         report["perplexity"] = {"model": lm, "precision": chosen, "original": _stats(ppl_before),
                                 "poisoned": _stats(ppl_after), "delta": _stats(ppl_after - ppl_before)}
     if embedder is not None:
-        vectors = embeddings([*before, *after], embedder)
+        vectors = sentence_embeddings([*before, *after], embedder)
         similarity = np.sum(vectors[:len(before)] * vectors[len(before):], axis=1)
         report["similarity"] = {"model": embedder, **_stats(similarity),
                                 "min": round(float(similarity.min()), 4)}
@@ -104,4 +76,4 @@ def stealthiness(original: Sequence[str], poisoned: Sequence[str], *, lm: str | 
     return report
 
 
-__all__ = ["DEFAULT_EMBEDDER", "DEFAULT_LM", "embeddings", "spelling_errors", "stealthiness"]
+__all__ = ["DEFAULT_EMBEDDER", "DEFAULT_LM", "spelling_errors", "stealthiness"]
