@@ -1,4 +1,5 @@
-"""Defenses: transform a dataset before training, report what was removed; registered by name."""
+"""Defenses, registered by name: training-data defenses transform a dataset before training and report what
+they removed; test-time defenses (:mod:`spurlab.defend.test_time`) reject suspicious inputs of a trained model."""
 
 from spurlab.defend.base import (
     DEFENSES,
@@ -14,7 +15,16 @@ from spurlab.defend.onion import Onion, onion
 from spurlab.defend.paraphrase import Paraphrase, paraphrase
 from spurlab.defend.paraphrase_survival import survival
 from spurlab.defend.sanitize import ScanSanitize, load_findings, sanitize
+from spurlab.defend.strip import Strip
+from spurlab.defend.test_time import (
+    TEST_TIME_DEFENSES,
+    TestTimeDefense,
+    TestTimeDefenseSpec,
+    evaluate_defense,
+    register_test_time_defense,
+)
 
-__all__ = ["DEFENSES", "Defense", "DefenseParams", "DefenseSpec", "Normalize", "Onion", "Paraphrase",
-           "ScanSanitize", "available_defenses", "get_defense", "load_findings", "normalize", "onion", "paraphrase",
-           "register_defense", "sanitize", "survival"]
+__all__ = ["DEFENSES", "TEST_TIME_DEFENSES", "Defense", "DefenseParams", "DefenseSpec", "Normalize", "Onion",
+           "Paraphrase", "ScanSanitize", "Strip", "TestTimeDefense", "TestTimeDefenseSpec", "available_defenses",
+           "evaluate_defense", "get_defense", "load_findings", "normalize", "onion", "paraphrase", "register_defense",
+           "register_test_time_defense", "sanitize", "survival"]

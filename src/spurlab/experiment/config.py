@@ -16,6 +16,7 @@ from pydantic import Field, ValidationError, field_serializer, field_validator, 
 from spurlab.config_io import apply_overrides, first_error, read_yaml
 from spurlab.data.config import DataConfig, Section
 from spurlab.defend.base import DefenseSpec
+from spurlab.defend.test_time import TestTimeDefense, TestTimeDefenseSpec
 from spurlab.errors import SpurlabError
 from spurlab.evaluate.config import EvalConfig
 from spurlab.inject.config import InjectionConfig, validate_injection
@@ -54,6 +55,25 @@ class ExperimentConfig(Section):
         if isinstance(value, list):
             return [validate_injection(v, f"injection.{i}") for i, v in enumerate(value)]
         return None if value is None else validate_injection(value, "injection")
+
+    @model_validator(mode="after")
+    def _test_time_defense(self) -> ExperimentConfig:
+        if self.evaluation.defense is not None:
+            try:
+                TestTimeDefenseSpec.model_validate(self.evaluation.defense)
+            except ValidationError as exc:
+                raise ValueError(f"evaluation.defense: {first_error(exc)}") from None
+            if self.task != "classify":
+                raise ValueError("evaluation.defense: test-time defenses filter a classifier's inputs; task: "
+                                 f"{self.task} is not supported")
+        return self
+
+    @property
+    def test_time_defense(self) -> TestTimeDefense | None:
+        """``evaluation.defense`` built (None when not configured)."""
+        if self.evaluation.defense is None:
+            return None
+        return TestTimeDefenseSpec.model_validate(self.evaluation.defense).params
 
     @model_validator(mode="after")
     def _sft_has_no_head(self) -> ExperimentConfig:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,10 +22,11 @@ from spurlab.atomic import make_out_dir, write_json, write_text
 from spurlab.data.dataset import DatasetSplits, TextDataset
 from spurlab.data.loaders import load_splits, spec_files
 from spurlab.data.transform import save_transform
+from spurlab.defend.test_time import TestTimeDefense, evaluate_defense
 from spurlab.errors import SpurlabError
 from spurlab.evaluate.generate import OTHER, generate, match_classes
 from spurlab.evaluate.metrics import compute_metrics
-from spurlab.evaluate.predict import predict
+from spurlab.evaluate.predict import predict, predict_logits
 from spurlab.evaluate.spurious import SpuriousSet, build_spurious_sets, token_classes
 from spurlab.experiment.config import ExperimentConfig, config_to_dict, dump_config
 from spurlab.experiment.report import run_report
@@ -236,7 +238,33 @@ def _run_stages(ctx: RunContext) -> dict[str, Any]:
     ctx.stage("evaluate")
     ctx.log(f"evaluating on {', '.join(ctx.test_sets)}")
     metrics = _evaluate(ctx, model, "finetuned")
+    defense = ctx.cfg.test_time_defense
+    if defense is not None:
+        metrics["test_time_defense"] = _test_time_defense(ctx, model, defense)
     return _save(ctx, model, stats, metrics, base_metrics)
+
+
+def _test_time_defense(ctx: RunContext, model: torch.nn.Module, defense: TestTimeDefense) -> dict[str, Any]:
+    """``evaluation.defense`` on the finetuned classifier: calibrated on part of the clean test rows, measured
+    on the rest and on the same rows of every spurious set (:func:`spurlab.defend.test_time.evaluate_defense`)."""
+    ctx.stage("test-time-defense")
+    cfg, names, test = ctx.cfg, ctx.splits.label_names, ctx.splits.test
+
+    def probabilities(texts: Sequence[str]) -> np.ndarray:
+        logits = predict_logits(model, encode(ctx.tokenizer, texts, cfg.train.max_length), ctx.device, ctx.precision,
+                                cfg.evaluation.batch_size)
+        return torch.softmax(torch.from_numpy(logits), dim=1).numpy()
+
+    triggered = {names.index(s.token_class): s.dataset.texts for s in ctx.spurious_sets
+                 if len(s.dataset) == len(test)}
+    result = evaluate_defense(defense, probabilities, test.texts, test.label_ids, triggered)
+    result["spurious"] = {f"spurious:{names[c]}": v for c, v in result["spurious"].items()}
+    ctx.timings["test_time_defense_s"] = result["seconds"]
+    ctx.log(f"test-time defense {defense.name}: FRR {result['frr']:.3f}, clean accuracy {result['cacc_before']:.3f}"
+            f" -> {result['cacc_after']:.3f}" + "".join(f"; {k} attack success {v['asr_before']:.3f} -> "
+                                                        f"{v['asr_after']:.3f} (FAR {v['far']:.3f})"
+                                                        for k, v in result["spurious"].items()))
+    return result
 
 
 def _prepare_data(ctx: RunContext) -> None:

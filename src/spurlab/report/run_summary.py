@@ -68,6 +68,16 @@ def summary_markdown(metrics: dict[str, Any]) -> str:
                 continue
             out.append(f"| {key} | {label} | {m['n']} | {_fmt(m['accuracy'])} | {_fmt(m['balanced_accuracy'])} | "
                        f"{_fmt(m['macro_f1'])} | {_fmt(m['weighted_f1'])} | {_fmt(m.get('attack_success_rate'))} |")
+    defense = metrics.get("test_time_defense")
+    if defense:
+        out += ["", f"## Test-time defense `{defense['name']}`", "",
+                f"Threshold set on {defense['n_calibration']} clean test rows (FRR target {defense['params']['frr']}); "
+                f"measured on the other {defense['n_evaluated']} in {defense['seconds']:.1f} s.", "",
+                "| inputs | FRR / FAR | before | after |", "|---|---|---|---|",
+                f"| clean (accuracy) | FRR {_fmt(defense['frr'])} | {_fmt(defense['cacc_before'])} | "
+                f"{_fmt(defense['cacc_after'])} |"]
+        out += [f"| {key} (attack success) | FAR {_fmt(v['far'])} | {_fmt(v['asr_before'])} | {_fmt(v['asr_after'])} |"
+                for key, v in defense["spurious"].items()]
     before = ("the pretrained causal LM answering the same prompts" if meta.get("task") == "sft"
               else "the pretrained model with its untrained classification head")
     out += ["", f"'before finetuning' is {before}, not the paper's base row (a model finetuned on clean data).", ""]
