@@ -85,3 +85,19 @@ def test_defend_command(tiny_models: dict[str, Path], tmp_path: Path, capsys: py
         assert not (tmp_path / "x").exists()
     with pytest.raises(SpurlabError):
         get_defense("onion", batch_size=0)
+
+
+def test_onion_at_test_time_scores_an_input_by_its_largest_drop(tiny_models: dict[str, Path]) -> None:
+    import torch
+
+    from spurlab.defend.onion import OnionTestTime
+
+    texts = ["the film was long", "a fun plot and cast", "bad"]
+    torch.manual_seed(0)  # the tiny model's random LM head: the same seed for both loads
+    got = OnionTestTime(model=str(tiny_models["llama"]), precision="fp32").suspicion(texts, lambda t: None, [])
+    torch.manual_seed(0)
+    model, tokenizer, device = load_causal_lm(str(tiny_models["llama"]), what="test model", padding_side="right")
+    per_word = suspicion_scores([t.split() for t in texts],
+                                lambda variants: perplexities(variants, model, tokenizer, device, batch_size=32))
+    np.testing.assert_allclose(got, [s.max() for s in per_word], rtol=1e-4, atol=1e-3)
+    assert got[2] == 0.0  # a one-word input has nothing to compare

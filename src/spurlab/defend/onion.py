@@ -1,4 +1,5 @@
-"""ONION (Qi et al., EMNLP 2021): remove the words whose deletion makes a row much more fluent.
+"""ONION (Qi et al., EMNLP 2021): remove the words whose deletion makes a row much more fluent (a training-data
+defense), or reject the inputs that hold such a word (a test-time defense, ``evaluation.defense``).
 
 For a row of words ``w_1..w_n`` with perplexity ``p_0`` under a causal LM, word ``i``'s suspicion is
 ``f_i = p_0 - p_i``, where ``p_i`` is the perplexity of the row without ``w_i``. Words with ``f_i > threshold``
@@ -10,6 +11,8 @@ All ``n + 1`` variants of a batch of rows are scored in padded batches of simila
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Sequence
+from functools import lru_cache
 from typing import Any, Literal
 
 import numpy as np
@@ -18,6 +21,7 @@ from pydantic import Field
 from spurlab.data.dataset import TextDataset
 from spurlab.data.transform import TransformResult
 from spurlab.defend.base import DefenseParams, register_defense
+from spurlab.defend.test_time import Probabilities, TestTimeDefense, register_test_time_defense
 from spurlab.errors import SpurlabError
 from spurlab.runtime import torch_threads
 
@@ -77,6 +81,35 @@ class Onion(DefenseParams):
             return result
 
 
+@lru_cache(maxsize=2)
+def _perplexity_scorer(name: str, device: str, precision: str, batch_size: int,
+                       max_length: int) -> Callable[[list[str]], np.ndarray]:
+    """A cached texts -> perplexities function (a test-time defense scores several sets with one LM)."""
+    from spurlab.models.causal_lm import load_causal_lm, perplexities
+    from spurlab.precision import resolve_precision
+
+    model, tokenizer, dev = load_causal_lm(name, what="ONION model", device=device, padding_side="right")
+    chosen = resolve_precision(precision, dev)
+    return lambda texts: perplexities(texts, model, tokenizer, dev, batch_size, max_length, chosen)
+
+
+@register_test_time_defense("onion")
+class OnionTestTime(TestTimeDefense):
+    """ONION at test time: an input's suspicion is its largest word-deletion perplexity drop."""
+
+    model: str = Field(DEFAULT_LM, description="causal LM: HF name, folder or bundled:smollm2")
+    batch_size: int = Field(32, ge=1)
+    max_words: int = Field(64, ge=1, description="words of an input that are scored")
+    max_length: int = Field(256, ge=8)
+    device: str = "auto"
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
+
+    def suspicion(self, texts: Sequence[str], probabilities: Probabilities, reference: Sequence[str]) -> np.ndarray:
+        scorer = _perplexity_scorer(self.model, self.device, self.precision, self.batch_size, self.max_length)
+        scores = suspicion_scores([t.split()[:self.max_words] for t in texts], scorer)
+        return np.array([float(s.max()) if len(s) else 0.0 for s in scores])
+
+
 def onion(dataset: TextDataset, scorer: Any, *, threshold: float = 0.0, rows_per_chunk: int = 64,
           max_words: int = 64, model: str = "") -> TransformResult:
     """ONION with a given perplexity ``scorer``; one manifest record per changed row (removed words, their
@@ -109,4 +142,4 @@ def onion(dataset: TextDataset, scorer: Any, *, threshold: float = 0.0, rows_per
     return TransformResult(dataset.with_frame(frame), manifest, summary)
 
 
-__all__ = ["Onion", "onion", "suspicion_scores"]
+__all__ = ["Onion", "OnionTestTime", "onion", "suspicion_scores"]
