@@ -138,10 +138,11 @@ class _AdaptiveRank:
 def response_loss(logits: torch.Tensor, input_ids: torch.Tensor, loss_mask: torch.Tensor) -> torch.Tensor:
     """Causal-LM loss over the response tokens: position ``t`` predicts token ``t + 1``, counted where token
     ``t + 1`` is in the mask; the mean over every counted token of the batch."""
-    targets = input_ids[:, 1:]
     counted = loss_mask[:, 1:]
-    nll = nn.functional.cross_entropy(logits[:, :-1].float().transpose(1, 2), targets, reduction="none")
-    return (nll * counted).sum() / counted.sum().clamp(min=1)
+    if not bool(counted.any()):
+        return logits.sum() * 0.0
+    # only the counted positions are cast to fp32: a full (batch, length, vocabulary) copy is what costs memory
+    return nn.functional.cross_entropy(logits[:, :-1][counted].float(), input_ids[:, 1:][counted])
 
 
 def train_model(model: nn.Module, encoded: Encoded, labels: np.ndarray, cfg: TrainConfig,
