@@ -94,7 +94,7 @@ def test_onion_at_test_time_scores_an_input_by_its_largest_drop(tiny_models: dic
 
     texts = ["the film was long", "a fun plot and cast", "bad"]
     torch.manual_seed(0)  # the tiny model's random LM head: the same seed for both loads
-    got = OnionTestTime(model=str(tiny_models["llama"]), precision="fp32").suspicion(texts, lambda t: None, [])
+    got = OnionTestTime(model=str(tiny_models["llama"]), precision="fp32").suspicion(texts, None, [], 0)
     torch.manual_seed(0)
     model, tokenizer, device = load_causal_lm(str(tiny_models["llama"]), what="test model", padding_side="right")
     per_word = suspicion_scores([t.split() for t in texts],

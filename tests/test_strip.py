@@ -10,7 +10,7 @@ import yaml
 
 from conftest import run_cli
 from spurlab.defend.strip import Donors, Strip, entropy_bits, strip_entropy
-from spurlab.defend.test_time import calibration_split, evaluate_defense, threshold_for
+from spurlab.defend.test_time import Classifier, calibration_split, evaluate_defense, threshold_for
 from spurlab.errors import SpurlabError
 
 pytestmark = pytest.mark.usefixtures("torch_threads")
@@ -66,15 +66,16 @@ def test_evaluate_defense_counts() -> None:
     clean = [" ".join(rng.choice(["movie", "plot", "actor", "scene", "music"], 5)) for _ in range(40)]
     labels = np.array([i % 2 for i in range(40)])
     triggered = {1: [t + " cf" for t in clean]}
-    result = evaluate_defense(Strip(repeat=4, swap_ratio=0.2, frr=0.05), _trigger_model, clean, labels, triggered)
+    result = evaluate_defense(Strip(repeat=4, swap_ratio=0.2, frr=0.05), Classifier(_trigger_model), clean, labels,
+                              triggered)
     assert (result["n_calibration"], result["n_evaluated"]) == (20, 20)
-    assert result["frr"] == 0.0  # every clean row has entropy 1: none is above the threshold
     held_labels = labels[calibration_split(40, 0.5, 0)[1]]
     assert result["cacc_before"] == pytest.approx(float((held_labels == 0).mean()))  # a coin flip argmaxes to 0
     spurious = result["spurious"][1]
+    assert spurious["frr"] == 0.0  # every clean row has entropy 1: none is above the threshold
+    assert spurious["cacc_after"] == result["cacc_before"]
     assert spurious["n"] == int((held_labels == 0).sum())
     assert spurious["asr_before"] == 1.0 and spurious["asr_after"] == 0.0 and spurious["far"] == 0.0
-
 
 def test_strip_in_a_run(tiny_models: dict[str, Path], synthetic_csv: Path, tmp_path: Path,
                         capsys: pytest.CaptureFixture[str]) -> None:
@@ -94,7 +95,8 @@ def test_strip_in_a_run(tiny_models: dict[str, Path], synthetic_csv: Path, tmp_p
     assert defense["name"] == "strip" and defense["params"]["repeat"] == 3
     assert defense["n_calibration"] + defense["n_evaluated"] == metrics["clean"]["n"]
     assert set(defense["spurious"]) == {"spurious:pos"}
-    assert 0.0 <= defense["spurious"]["spurious:pos"]["asr_after"] <= defense["spurious"]["spurious:pos"]["asr_before"]
+    pos = defense["spurious"]["spurious:pos"]
+    assert 0.0 <= pos["asr_after"] <= pos["asr_before"] and 0.0 <= pos["frr"] <= 1.0
     assert "## Test-time defense `strip`" in (tmp_path / "run" / "summary.md").read_text()
     config["evaluation"]["defense"] = {"name": "strip", "repeats": 3}
     path.write_text(yaml.safe_dump(config))

@@ -21,7 +21,7 @@ from pydantic import Field
 from spurlab.data.dataset import TextDataset
 from spurlab.data.transform import TransformResult
 from spurlab.defend.base import DefenseParams, register_defense
-from spurlab.defend.test_time import Probabilities, TestTimeDefense, register_test_time_defense
+from spurlab.defend.test_time import Classifier, TestTimeDefense, register_test_time_defense
 from spurlab.errors import SpurlabError
 from spurlab.runtime import torch_threads
 
@@ -104,7 +104,8 @@ class OnionTestTime(TestTimeDefense):
     device: str = "auto"
     precision: Literal["auto", "fp32", "bf16"] = "auto"
 
-    def suspicion(self, texts: Sequence[str], probabilities: Probabilities, reference: Sequence[str]) -> np.ndarray:
+    def suspicion(self, texts: Sequence[str], classifier: Classifier, reference: Sequence[str],
+                  target: int) -> np.ndarray:
         scorer = _perplexity_scorer(self.model, self.device, self.precision, self.batch_size, self.max_length)
         scores = suspicion_scores([t.split()[:self.max_words] for t in texts], scorer)
         return np.array([float(s.max()) if len(s) else 0.0 for s in scores])

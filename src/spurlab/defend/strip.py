@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 from pydantic import Field
 
-from spurlab.defend.test_time import Probabilities, TestTimeDefense, register_test_time_defense
+from spurlab.defend.test_time import Classifier, Probabilities, TestTimeDefense, register_test_time_defense
 from spurlab.errors import SpurlabError
 
 
@@ -83,9 +83,10 @@ class Strip(TestTimeDefense):
     repeat: int = Field(5, ge=1, le=1000, description="perturbed copies per input")
     swap_ratio: float = Field(0.5, gt=0, le=1, description="share of an input's words replaced per copy")
 
-    def suspicion(self, texts: Sequence[str], probabilities: Probabilities, reference: Sequence[str]) -> np.ndarray:
+    def suspicion(self, texts: Sequence[str], classifier: Classifier, reference: Sequence[str],
+                  target: int) -> np.ndarray:
         donors = Donors(reference)
-        return -strip_entropy(texts, probabilities, donors, repeat=self.repeat, swap_ratio=self.swap_ratio,
+        return -strip_entropy(texts, classifier.probabilities, donors, repeat=self.repeat, swap_ratio=self.swap_ratio,
                               seed=self.seed)
 
 

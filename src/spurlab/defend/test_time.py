@@ -1,27 +1,28 @@
 """Test-time defenses: filter the inputs of a trained classifier by a suspicion score per input.
 
 A test-time defense is a registered pydantic model (like the training-data defenses of
-:mod:`spurlab.defend.base`) with ``suspicion(texts, probabilities, reference) -> scores``: higher is more
-suspicious; ``probabilities`` maps texts to the model's class probabilities and ``reference`` is clean text the
-defense may draw on. An input is rejected when its score is above a threshold set on clean calibration rows
-so that a share ``frr`` of them would be rejected.
+:mod:`spurlab.defend.base`) with ``suspicion(texts, classifier, reference, target) -> scores``: higher is more
+suspicious. ``classifier`` gives the model's class probabilities (and the model itself, for defenses that
+perturb it), ``reference`` is clean text the defense may learn from, and ``target`` is the class an attack
+would steer to (the protected class). An input is rejected when its score is above a threshold set on clean
+calibration rows so that a share ``frr`` of them would be rejected.
 
 In a run (``evaluation.defense: {name: strip, ...}``) the clean test rows are split, seeded, into a calibration
 part (``calibration``, default half), which sets the threshold and serves as the reference text, and an
-evaluation part, on which every number is measured:
+evaluation part, on which every number is measured, per spurious test set (its token's class is the target):
 
-- **FRR**: clean inputs rejected; **FAR**: triggered inputs (the spurious set's rows of other classes) let
-  through;
+- **FRR**: clean inputs rejected; **FAR**: triggered inputs (the set's rows of other classes) let through;
 - **CACC** before and after: clean inputs classified correctly, where a rejected input counts as not
   classified correctly after the defense (the cost of rejecting it);
-- **ASR** before and after: triggered inputs predicted as the token's class, where a rejected input counts as
-  a failed attack after the defense.
+- **ASR** before and after: triggered inputs predicted as the target, where a rejected input counts as a
+  failed attack after the defense.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import numpy as np
@@ -31,6 +32,18 @@ from spurlab.errors import SpurlabError
 from spurlab.registry import Registry
 
 Probabilities = Callable[[Sequence[str]], np.ndarray]
+
+
+@dataclass
+class Classifier:
+    """The defended model: ``probabilities(texts)`` (rows of class probabilities), and for defenses that work on
+    the model itself the model, its tokenizer, device and ``max_length``."""
+
+    probabilities: Probabilities
+    model: Any = None
+    tokenizer: Any = None
+    device: Any = None
+    max_length: int = 128
 
 
 class TestTimeDefense(BaseModel):
@@ -44,7 +57,8 @@ class TestTimeDefense(BaseModel):
     calibration: float = Field(0.5, gt=0, lt=1, description="share of the clean test rows that set the threshold")
     seed: int = Field(0, ge=0)
 
-    def suspicion(self, texts: Sequence[str], probabilities: Probabilities, reference: Sequence[str]) -> np.ndarray:
+    def suspicion(self, texts: Sequence[str], classifier: Classifier, reference: Sequence[str],
+                  target: int) -> np.ndarray:
         raise NotImplementedError
 
 
@@ -110,36 +124,37 @@ def calibration_split(n: int, share: float, seed: int) -> tuple[np.ndarray, np.n
     return np.sort(order[:k]), np.sort(order[k:])
 
 
-def evaluate_defense(defense: TestTimeDefense, probabilities: Probabilities, clean_texts: Sequence[str],
+def evaluate_defense(defense: TestTimeDefense, classifier: Classifier, clean_texts: Sequence[str],
                      clean_labels: np.ndarray, triggered: Mapping[int, Sequence[str]]) -> dict[str, Any]:
-    """FRR, FAR, CACC and ASR before and after filtering (see the module docstring). ``triggered`` maps a token
-    class id to the clean rows with the token inserted, aligned with ``clean_texts``."""
+    """FRR, FAR, CACC and ASR before and after filtering, per target class (see the module docstring).
+    ``triggered`` maps a token class id to the clean rows with the token inserted, aligned with
+    ``clean_texts``."""
     start = time.perf_counter()
     calib, held = calibration_split(len(clean_texts), defense.calibration, defense.seed)
     reference = [clean_texts[i] for i in calib]
-    threshold = threshold_for(defense.suspicion(reference, probabilities, reference), defense.frr)
     texts = [clean_texts[i] for i in held]
     labels = np.asarray(clean_labels)[held]
-    clean_rejected = defense.suspicion(texts, probabilities, reference) > threshold
-    clean_correct = probabilities(texts).argmax(axis=1) == labels
-    out: dict[str, Any] = {
-        "name": defense.name, "params": defense.model_dump(mode="json"), "threshold": threshold,
-        "n_calibration": len(calib), "n_evaluated": len(held),
-        "frr": float(clean_rejected.mean()),
-        "cacc_before": float(clean_correct.mean()), "cacc_after": float((clean_correct & ~clean_rejected).mean()),
-        "spurious": {}}
+    clean_correct = classifier.probabilities(texts).argmax(axis=1) == labels
+    out: dict[str, Any] = {"name": defense.name, "params": defense.model_dump(mode="json"),
+                           "n_calibration": len(calib), "n_evaluated": len(held),
+                           "cacc_before": float(clean_correct.mean()), "spurious": {}}
     for cls, rows in triggered.items():
         other = held[labels != cls]
         if len(other) == 0:
             continue
+        threshold = threshold_for(defense.suspicion(reference, classifier, reference, cls), defense.frr)
+        clean_rejected = defense.suspicion(texts, classifier, reference, cls) > threshold
         poisoned = [rows[i] for i in other]
-        rejected = defense.suspicion(poisoned, probabilities, reference) > threshold
-        hit = probabilities(poisoned).argmax(axis=1) == cls
-        out["spurious"][int(cls)] = {"n": len(other), "far": float((~rejected).mean()),
-                                     "asr_before": float(hit.mean()), "asr_after": float((hit & ~rejected).mean())}
+        rejected = defense.suspicion(poisoned, classifier, reference, cls) > threshold
+        hit = classifier.probabilities(poisoned).argmax(axis=1) == cls
+        out["spurious"][int(cls)] = {
+            "threshold": threshold, "frr": float(clean_rejected.mean()),
+            "cacc_after": float((clean_correct & ~clean_rejected).mean()), "n": len(other),
+            "far": float((~rejected).mean()), "asr_before": float(hit.mean()),
+            "asr_after": float((hit & ~rejected).mean())}
     out["seconds"] = round(time.perf_counter() - start, 3)
     return out
 
 
-__all__ = ["TEST_TIME_DEFENSES", "TestTimeDefense", "TestTimeDefenseSpec", "calibration_split",
+__all__ = ["TEST_TIME_DEFENSES", "Classifier", "TestTimeDefense", "TestTimeDefenseSpec", "calibration_split",
            "evaluate_defense", "register_test_time_defense", "threshold_for"]

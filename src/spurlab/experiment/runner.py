@@ -22,7 +22,7 @@ from spurlab.atomic import make_out_dir, write_json, write_text
 from spurlab.data.dataset import DatasetSplits, TextDataset
 from spurlab.data.loaders import load_splits, spec_files
 from spurlab.data.transform import save_transform
-from spurlab.defend.test_time import TestTimeDefense, evaluate_defense
+from spurlab.defend.test_time import Classifier, TestTimeDefense, evaluate_defense
 from spurlab.errors import SpurlabError
 from spurlab.evaluate.generate import OTHER, generate, match_classes
 from spurlab.evaluate.metrics import compute_metrics
@@ -257,13 +257,14 @@ def _test_time_defense(ctx: RunContext, model: torch.nn.Module, defense: TestTim
 
     triggered = {names.index(s.token_class): s.dataset.texts for s in ctx.spurious_sets
                  if len(s.dataset) == len(test)}
-    result = evaluate_defense(defense, probabilities, test.texts, test.label_ids, triggered)
+    classifier = Classifier(probabilities, model, ctx.tokenizer, ctx.device, cfg.train.max_length)
+    result = evaluate_defense(defense, classifier, test.texts, test.label_ids, triggered)
     result["spurious"] = {f"spurious:{names[c]}": v for c, v in result["spurious"].items()}
     ctx.timings["test_time_defense_s"] = result["seconds"]
-    ctx.log(f"test-time defense {defense.name}: FRR {result['frr']:.3f}, clean accuracy {result['cacc_before']:.3f}"
-            f" -> {result['cacc_after']:.3f}" + "".join(f"; {k} attack success {v['asr_before']:.3f} -> "
-                                                        f"{v['asr_after']:.3f} (FAR {v['far']:.3f})"
-                                                        for k, v in result["spurious"].items()))
+    for key, v in result["spurious"].items():
+        ctx.log(f"test-time defense {defense.name} on {key}: FRR {v['frr']:.3f}, clean accuracy "
+                f"{result['cacc_before']:.3f} -> {v['cacc_after']:.3f}, attack success {v['asr_before']:.3f} -> "
+                f"{v['asr_after']:.3f} (FAR {v['far']:.3f})")
     return result
 
 

@@ -72,12 +72,12 @@ def summary_markdown(metrics: dict[str, Any]) -> str:
     if defense:
         out += ["", f"## Test-time defense `{defense['name']}`", "",
                 f"Threshold set on {defense['n_calibration']} clean test rows (FRR target {defense['params']['frr']}); "
-                f"measured on the other {defense['n_evaluated']} in {defense['seconds']:.1f} s.", "",
-                "| inputs | FRR / FAR | before | after |", "|---|---|---|---|",
-                f"| clean (accuracy) | FRR {_fmt(defense['frr'])} | {_fmt(defense['cacc_before'])} | "
-                f"{_fmt(defense['cacc_after'])} |"]
-        out += [f"| {key} (attack success) | FAR {_fmt(v['far'])} | {_fmt(v['asr_before'])} | {_fmt(v['asr_after'])} |"
-                for key, v in defense["spurious"].items()]
+                f"measured on the other {defense['n_evaluated']} in {defense['seconds']:.1f} s. Clean accuracy "
+                f"before: {_fmt(defense['cacc_before'])}.", "",
+                "| triggered set | FRR | clean accuracy after | FAR | attack success before | after |",
+                "|---|---|---|---|---|---|"]
+        out += [f"| {key} | {_fmt(v['frr'])} | {_fmt(v['cacc_after'])} | {_fmt(v['far'])} | {_fmt(v['asr_before'])} "
+                f"| {_fmt(v['asr_after'])} |" for key, v in defense["spurious"].items()]
     before = ("the pretrained causal LM answering the same prompts" if meta.get("task") == "sft"
               else "the pretrained model with its untrained classification head")
     out += ["", f"'before finetuning' is {before}, not the paper's base row (a model finetuned on clean data).", ""]
