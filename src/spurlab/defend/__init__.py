@@ -14,6 +14,7 @@ from spurlab.defend.normalize import Normalize, normalize
 from spurlab.defend.onion import Onion, onion
 from spurlab.defend.paraphrase import Paraphrase, paraphrase
 from spurlab.defend.paraphrase_survival import survival
+from spurlab.defend.rap import Rap
 from spurlab.defend.sanitize import ScanSanitize, load_findings, sanitize
 from spurlab.defend.strip import Strip
 from spurlab.defend.test_time import (
@@ -25,6 +26,6 @@ from spurlab.defend.test_time import (
 )
 
 __all__ = ["DEFENSES", "TEST_TIME_DEFENSES", "Defense", "DefenseParams", "DefenseSpec", "Normalize", "Onion",
-           "Paraphrase", "ScanSanitize", "Strip", "TestTimeDefense", "TestTimeDefenseSpec", "available_defenses",
+           "Paraphrase", "Rap", "ScanSanitize", "Strip", "TestTimeDefense", "TestTimeDefenseSpec", "available_defenses",
            "evaluate_defense", "get_defense", "load_findings", "normalize", "onion", "paraphrase", "register_defense",
            "register_test_time_defense", "sanitize", "survival"]

@@ -109,8 +109,13 @@ class TestTimeDefenseSpec(BaseModel):
 
 
 def threshold_for(scores: np.ndarray, frr: float) -> float:
-    """The score above which a share of at most ``frr`` of ``scores`` lies (those inputs are rejected)."""
-    ordered = np.sort(np.asarray(scores, dtype=float))[::-1]
+    """The score above which a share of at most ``frr`` of ``scores`` lies (those inputs are rejected). Scores of
+    ``-inf`` mark inputs a defense does not judge (RAP: predicted as another class) and take no part."""
+    judged = np.asarray(scores, dtype=float)
+    judged = judged[np.isfinite(judged)]
+    if len(judged) == 0:
+        return float("inf")  # nothing to calibrate on: reject nothing
+    ordered = np.sort(judged)[::-1]
     k = int(len(ordered) * frr)  # rejected calibration inputs
     return float(ordered[k]) if k < len(ordered) else float("-inf")
 
