@@ -73,7 +73,8 @@ def main(argv: list[str] | None = None) -> None:
     batched, t_batched = _timed(lambda: strip.suspicion(texts, classifier, reference, 0))
     single, t_single = _timed(lambda: strip.suspicion(texts, one_by_one, reference, 0))
     results["strip"] = {"rows": len(texts), "copies_per_row": strip.repeat,
-                        "batched_rows_per_s": len(texts) / t_batched, "single_rows_per_s": len(texts) / t_single, "speedup": t_single / t_batched,
+                        "batched_rows_per_s": len(texts) / t_batched, "single_rows_per_s": len(texts) / t_single,
+                        "speedup": t_single / t_batched,
                         "max_abs_difference": float(np.max(np.abs(batched - single)))}
     print("strip", results["strip"], flush=True)
 
