@@ -63,8 +63,10 @@ def defend_command(
                            encoding=encoding)
     if done is not None:
         result, paths = done
-        typer.echo(f"{name}: {result.summary.get('n_rows_changed', len(result.manifest))}/{len(result.dataset)} "
-                   "rows changed")
+        n_in = len(result.dataset) + len(result.dropped)
+        changed = result.summary.get("n_rows_changed", len(result.manifest) - len(result.dropped))
+        typer.echo(f"{name}: {changed}/{n_in} rows changed" + (f", {len(result.dropped)} dropped"
+                                                               if result.dropped else ""))
         typer.echo("wrote " + ", ".join(str(p) for p in paths))
 
 

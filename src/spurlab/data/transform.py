@@ -1,9 +1,12 @@
 """One result and one writer for every dataset transform (injection, sanitizing, paraphrasing, attacks, defenses).
 
-A transform keeps the rows and their order and changes some texts; it returns a :class:`TransformResult`: the
-new dataset, one manifest record per changed row (JSON objects; each transform documents its own keys, every
-record has ``row``, the 0-based row index) and a JSON-safe summary. :func:`save_transform` writes
-``data.<ext>`` (the input's format), ``manifest.jsonl`` and ``summary.json``, atomically as a whole.
+A transform changes some texts and keeps the rows' order; it returns a :class:`TransformResult`: the new
+dataset, one manifest record per changed row (JSON objects; each transform documents its own keys, every
+record has ``row``, the 0-based index of the input row) and a JSON-safe summary. A transform that *removes*
+rows (a defense that drops suspicious training rows) lists them in ``dropped`` (input row indices) and gives
+each a manifest record with ``"dropped": true``; the new dataset is the kept rows in their order.
+:func:`save_transform` writes ``data.<ext>`` (the input's format), ``manifest.jsonl`` and ``summary.json``,
+atomically as a whole.
 """
 
 from __future__ import annotations
@@ -28,11 +31,31 @@ SUMMARY = "summary.json"
 
 @dataclass
 class TransformResult:
-    """The transformed dataset (same rows, same order), one manifest record per changed row, a summary."""
+    """The transformed dataset (the input's rows in their order, less ``dropped``), one manifest record per
+    changed or dropped row, a summary."""
 
     dataset: TextDataset
     manifest: list[dict[str, Any]]
     summary: dict[str, Any] = field(default_factory=dict)
+    dropped: list[int] = field(default_factory=list)
+
+
+def drop_rows(dataset: TextDataset, rows: Iterable[int], records: Mapping[int, Mapping[str, Any]] | None = None,
+              summary: dict[str, Any] | None = None) -> TransformResult:
+    """``dataset`` without ``rows``; each dropped row's manifest record is ``records[row]`` (if given) plus
+    ``row``, ``label``, ``dropped`` and the ``original`` text."""
+    drop = sorted(set(int(r) for r in rows))
+    if len(drop) >= len(dataset):
+        raise SpurlabError(f"{dataset.name}: the defense would drop every row ({len(dataset)}); nothing is left to "
+                           "train on")
+    keep = sorted(set(range(len(dataset))) - set(drop))
+    texts, labels = dataset.texts, dataset.label_strings
+    manifest = [{**dict((records or {}).get(r, {})), "row": r, "label": labels[r], "dropped": True,
+                 "original": texts[r]} for r in drop]
+    frame = dataset.frame.iloc[keep].reset_index(drop=True)
+    summary = {**(summary or {}), "n_rows": len(dataset), "n_dropped": len(drop),
+               "dropped_per_label": {name: sum(labels[r] == name for r in drop) for name in dataset.label_names}}
+    return TransformResult(dataset.with_frame(frame), manifest, summary, drop)
 
 
 def manifest_text(records: Iterable[Mapping[str, Any]]) -> str:

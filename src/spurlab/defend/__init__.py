@@ -10,6 +10,7 @@ from spurlab.defend.base import (
     get_defense,
     register_defense,
 )
+from spurlab.defend.bki import Bki
 from spurlab.defend.normalize import Normalize, normalize
 from spurlab.defend.onion import Onion, onion
 from spurlab.defend.paraphrase import Paraphrase, paraphrase
@@ -25,7 +26,30 @@ from spurlab.defend.test_time import (
     register_test_time_defense,
 )
 
-__all__ = ["DEFENSES", "TEST_TIME_DEFENSES", "Defense", "DefenseParams", "DefenseSpec", "Normalize", "Onion",
-           "Paraphrase", "Rap", "ScanSanitize", "Strip", "TestTimeDefense", "TestTimeDefenseSpec", "available_defenses",
-           "evaluate_defense", "get_defense", "load_findings", "normalize", "onion", "paraphrase", "register_defense",
-           "register_test_time_defense", "sanitize", "survival"]
+__all__ = [
+    "DEFENSES",
+    "TEST_TIME_DEFENSES",
+    "Bki",
+    "Defense",
+    "DefenseParams",
+    "DefenseSpec",
+    "Normalize",
+    "Onion",
+    "Paraphrase",
+    "Rap",
+    "ScanSanitize",
+    "Strip",
+    "TestTimeDefense",
+    "TestTimeDefenseSpec",
+    "available_defenses",
+    "evaluate_defense",
+    "get_defense",
+    "load_findings",
+    "normalize",
+    "onion",
+    "paraphrase",
+    "register_defense",
+    "register_test_time_defense",
+    "sanitize",
+    "survival",
+]

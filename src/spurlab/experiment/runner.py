@@ -294,8 +294,11 @@ def _apply_defense(ctx: RunContext) -> None:
     ctx.stage("defense")
     result = ctx.cfg.defense.build().apply(ctx.train_set)
     save_transform(result, ctx.out_dir / "defense")
-    ctx.log(f"defense {name}: changed {len(result.manifest)} of {len(ctx.train_set)} training rows")
-    keys = ("n_rows_changed", "n_removed", "rows_changed_per_label", "flagged_shapes", "flagged_tokens")
+    changed = len(result.manifest) - len(result.dropped)
+    ctx.log(f"defense {name}: changed {changed} and dropped {len(result.dropped)} of {len(ctx.train_set)} "
+            "training rows")
+    keys = ("n_rows_changed", "n_removed", "rows_changed_per_label", "flagged_shapes", "flagged_tokens",
+            "n_dropped", "dropped_per_label", "keyword")
     ctx.defense_summary = {"name": name, **{k: v for k, v in result.summary.items() if k in keys}}
     ctx.train_set = result.dataset
 
