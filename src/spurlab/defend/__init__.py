@@ -11,6 +11,7 @@ from spurlab.defend.base import (
     register_defense,
 )
 from spurlab.defend.bki import Bki
+from spurlab.defend.cube import Cube
 from spurlab.defend.normalize import Normalize, normalize
 from spurlab.defend.onion import Onion, onion
 from spurlab.defend.paraphrase import Paraphrase, paraphrase
@@ -30,6 +31,7 @@ __all__ = [
     "DEFENSES",
     "TEST_TIME_DEFENSES",
     "Bki",
+    "Cube",
     "Defense",
     "DefenseParams",
     "DefenseSpec",
