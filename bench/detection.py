@@ -162,21 +162,11 @@ def false_alarms(data: dict[str, TextDataset]) -> dict[str, Any]:
 
 
 def cleanlab_check(ds: TextDataset, poisoned: set[int], seed: int = 0) -> dict[str, Any]:
-    """cleanlab find_label_issues on 5-fold TF-IDF + logistic-regression probabilities.
+    """The cleanlab defense's flags (``spurlab.defend.label_issues``: 5-fold TF-IDF + logistic regression,
+    confident learning) scored against the planted rows."""
+    from spurlab.defend.label_issues import label_issue_rows
 
-    The logistic regression is fitted by SGD (``SGDClassifier(loss="log_loss")``): the same accuracy as lbfgs
-    on the tweets (75%) in a fiftieth of the time.
-    """
-    from cleanlab.filter import find_label_issues
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import SGDClassifier
-    from sklearn.model_selection import StratifiedKFold, cross_val_predict
-
-    x = TfidfVectorizer(min_df=2, max_features=50_000, sublinear_tf=True).fit_transform(ds.texts)
-    y = ds.label_ids
-    probs = cross_val_predict(SGDClassifier(loss="log_loss", alpha=1e-5, random_state=seed), x, y,
-                              cv=StratifiedKFold(5, shuffle=True, random_state=seed), method="predict_proba")
-    flagged = set(np.flatnonzero(find_label_issues(y, probs)).tolist())
+    flagged = set(label_issue_rows(ds, folds=5, seed=seed).tolist())
     tp = len(flagged & poisoned)
     return {"n_flagged": len(flagged), "n_poisoned": len(poisoned), "poisoned_flagged": tp,
             "precision": tp / len(flagged) if flagged else None,

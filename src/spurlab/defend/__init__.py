@@ -12,6 +12,7 @@ from spurlab.defend.base import (
 )
 from spurlab.defend.bki import Bki
 from spurlab.defend.cube import Cube
+from spurlab.defend.label_issues import LabelIssues
 from spurlab.defend.normalize import Normalize, normalize
 from spurlab.defend.onion import Onion, onion
 from spurlab.defend.paraphrase import Paraphrase, paraphrase
@@ -35,6 +36,7 @@ __all__ = [
     "Defense",
     "DefenseParams",
     "DefenseSpec",
+    "LabelIssues",
     "Normalize",
     "Onion",
     "Paraphrase",
