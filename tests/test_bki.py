@@ -63,6 +63,12 @@ def test_bki_in_a_run(tiny_models: dict[str, Path], synthetic_csv: Path, tmp_pat
     assert summary["defense"] == "bki" and summary["keyword"]
     assert metrics["meta"]["n_train"] == summary["n_rows"] - summary["n_dropped"]
     assert metrics["meta"]["defense"]["keyword"] == summary["keyword"]
+    poisoned = {json.loads(line)["row"] for line in (tmp_path / "run" / "injection" / "manifest.jsonl").open()}
+    dropped = {json.loads(line)["row"] for line in (tmp_path / "run" / "defense" / "manifest.jsonl").open()}
+    detection = metrics["meta"]["defense"]
+    assert detection["rows_touched"] == len(dropped) == summary["n_dropped"]
+    assert detection["recall"] == pytest.approx(len(dropped & poisoned) / len(poisoned))
+    assert detection["precision"] == (pytest.approx(len(dropped & poisoned) / len(dropped)) if dropped else None)
     config["defense"]["top_words"] = 0
     path.write_text(yaml.safe_dump(config))
     code, _, err = run_cli(["run", str(path), "--out", str(tmp_path / "bad")], capsys)

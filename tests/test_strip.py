@@ -83,7 +83,7 @@ def test_strip_in_a_run(tiny_models: dict[str, Path], synthetic_csv: Path, tmp_p
               "injection": {"source": "fixed", "token": "zq", "target_label": "pos"},
               "model": {"name": str(tiny_models["bert"])},
               "train": {"method": "lora", "max_steps": 3, "batch_size": 16, "max_length": 16, "precision": "fp32"},
-              "evaluation": {"base": False, "defense": {"name": "strip", "repeat": 3}}}
+              "evaluation": {"base": False, "defense": [{"name": "strip", "repeat": 3}, {"name": "strip"}]}}
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(config))
     code, _, err = run_cli(["run", str(path), "--out", str(tmp_path / "run")], capsys)
@@ -91,16 +91,17 @@ def test_strip_in_a_run(tiny_models: dict[str, Path], synthetic_csv: Path, tmp_p
     import json
 
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
-    defense = metrics["test_time_defense"]
+    defense = metrics["test_time_defenses"]["strip"]
     assert defense["name"] == "strip" and defense["params"]["repeat"] == 3
     assert defense["n_calibration"] + defense["n_evaluated"] == metrics["clean"]["n"]
     assert set(defense["spurious"]) == {"spurious:pos"}
     pos = defense["spurious"]["spurious:pos"]
     assert 0.0 <= pos["asr_after"] <= pos["asr_before"] and 0.0 <= pos["frr"] <= 1.0
-    assert "## Test-time defense `strip`" in (tmp_path / "run" / "summary.md").read_text()
-    config["evaluation"]["defense"] = {"name": "strip", "repeats": 3}
+    assert metrics["test_time_defenses"]["strip-2"]["params"]["repeat"] == 5  # the second, on the same model
+    assert "## Test-time defense `strip-2`" in (tmp_path / "run" / "summary.md").read_text()
+    config["evaluation"]["defense"] = [{"name": "strip"}, {"name": "strip", "repeats": 3}]
     path.write_text(yaml.safe_dump(config))
     code, _, err = run_cli(["run", str(path), "--out", str(tmp_path / "bad")], capsys)
-    assert code == 2 and err.strip() == (f"error: {path}: evaluation.defense: test-time defense 'strip': repeats: "
-                                         "Extra inputs are not permitted")
+    assert code == 2 and err.strip() == (f"error: {path}: evaluation.defense.1: test-time defense 'strip': "
+                                         "repeats: Extra inputs are not permitted")
     assert not (tmp_path / "bad").exists()

@@ -22,9 +22,10 @@ class EvalConfig(Section):
     )
     flip: bool = Field(True, description="also evaluate spurious-flip:<class> (other classes' rows only)")
     base: bool = Field(True, description="also evaluate the model before finetuning (zero-shot head)")
-    defense: dict[str, Any] | None = Field(
-        None, description="a registered test-time defense filtering the finetuned model's inputs, e.g. {name: "
-        "strip, frr: 0.01} (spurlab.defend.test_time); validated with the whole config")
+    defense: dict[str, Any] | list[dict[str, Any]] | None = Field(
+        None, description="registered test-time defenses filtering the finetuned model's inputs, e.g. {name: "
+        "strip, frr: 0.01} or a list of them, each measured on the same model (spurlab.defend.test_time); "
+        "validated with the whole config")
     batch_size: int = Field(128, gt=0)
     seed: int = Field(1234, ge=0, lt=2**63)
 

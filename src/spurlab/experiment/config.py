@@ -57,23 +57,34 @@ class ExperimentConfig(Section):
         return None if value is None else validate_injection(value, "injection")
 
     @model_validator(mode="after")
-    def _test_time_defense(self) -> ExperimentConfig:
-        if self.evaluation.defense is not None:
+    def _test_time_defenses(self) -> ExperimentConfig:
+        given = self.evaluation.defense
+        specs = given if isinstance(given, list) else [] if given is None else [given]
+        for i, spec in enumerate(specs):
+            where = f"evaluation.defense.{i}" if isinstance(given, list) else "evaluation.defense"
             try:
-                TestTimeDefenseSpec.model_validate(self.evaluation.defense)
+                TestTimeDefenseSpec.model_validate(spec)
             except ValidationError as exc:
-                raise ValueError(f"evaluation.defense: {first_error(exc)}") from None
-            if self.task != "classify":
-                raise ValueError("evaluation.defense: test-time defenses filter a classifier's inputs; task: "
-                                 f"{self.task} is not supported")
+                raise ValueError(f"{where}: {first_error(exc)}") from None
+        if specs and self.task != "classify":
+            raise ValueError("evaluation.defense: test-time defenses filter a classifier's inputs; task: "
+                             f"{self.task} is not supported")
         return self
 
     @property
-    def test_time_defense(self) -> TestTimeDefense | None:
-        """``evaluation.defense`` built (None when not configured)."""
-        if self.evaluation.defense is None:
-            return None
-        return TestTimeDefenseSpec.model_validate(self.evaluation.defense).params
+    def test_time_defenses(self) -> dict[str, TestTimeDefense]:
+        """``evaluation.defense`` built, by a unique label (the name, then ``name-2``, ... for repeats)."""
+        given = self.evaluation.defense
+        specs = given if isinstance(given, list) else [] if given is None else [given]
+        out: dict[str, TestTimeDefense] = {}
+        for spec in specs:
+            defense = TestTimeDefenseSpec.model_validate(spec).params
+            label, n = defense.name, 1
+            while label in out:
+                n += 1
+                label = f"{defense.name}-{n}"
+            out[label] = defense
+        return out
 
     @model_validator(mode="after")
     def _sft_has_no_head(self) -> ExperimentConfig:

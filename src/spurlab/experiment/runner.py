@@ -21,7 +21,7 @@ from spurlab import __version__
 from spurlab.atomic import make_out_dir, write_json, write_text
 from spurlab.data.dataset import DatasetSplits, TextDataset
 from spurlab.data.loaders import load_splits, spec_files
-from spurlab.data.transform import save_transform
+from spurlab.data.transform import TransformResult, save_transform
 from spurlab.defend.test_time import Classifier, TestTimeDefense, evaluate_defense
 from spurlab.errors import SpurlabError
 from spurlab.evaluate.generate import OTHER, generate, match_classes
@@ -100,6 +100,7 @@ class RunContext:
     device: Any = None
     precision: str = "fp32"
     precision_choice: PrecisionChoice | None = None
+    poisoned_rows: set[int] = field(default_factory=set)  # training rows the injection changed
     loaded: LoadedModel | None = None
     # name -> (dataset, token class or None for the clean set)
     test_sets: dict[str, tuple[TextDataset, str | None]] = field(default_factory=dict)
@@ -238,9 +239,9 @@ def _run_stages(ctx: RunContext) -> dict[str, Any]:
     ctx.stage("evaluate")
     ctx.log(f"evaluating on {', '.join(ctx.test_sets)}")
     metrics = _evaluate(ctx, model, "finetuned")
-    defense = ctx.cfg.test_time_defense
-    if defense is not None:
-        metrics["test_time_defense"] = _test_time_defense(ctx, model, defense)
+    defenses = ctx.cfg.test_time_defenses  # every one on the same trained model
+    if defenses:
+        metrics["test_time_defenses"] = {label: _test_time_defense(ctx, model, d) for label, d in defenses.items()}
     return _save(ctx, model, stats, metrics, base_metrics)
 
 
@@ -260,7 +261,7 @@ def _test_time_defense(ctx: RunContext, model: torch.nn.Module, defense: TestTim
     classifier = Classifier(probabilities, model, ctx.tokenizer, ctx.device, cfg.train.max_length)
     result = evaluate_defense(defense, classifier, test.texts, test.label_ids, triggered)
     result["spurious"] = {f"spurious:{names[c]}": v for c, v in result["spurious"].items()}
-    ctx.timings["test_time_defense_s"] = result["seconds"]
+    ctx.timings[f"test_time_{defense.name}_s"] = ctx.timings.get(f"test_time_{defense.name}_s", 0) + result["seconds"]
     for key, v in result["spurious"].items():
         ctx.log(f"test-time defense {defense.name} on {key}: FRR {v['frr']:.3f}, clean accuracy "
                 f"{result['cacc_before']:.3f} -> {v['cacc_after']:.3f}, attack success {v['asr_before']:.3f} -> "
@@ -278,6 +279,7 @@ def _prepare_data(ctx: RunContext) -> None:
         result = inject_many(ctx.train_set, cfg.injections, check_collisions=False)
         save_transform(result, ctx.out_dir / "injection")
         ctx.train_set = result.dataset
+        ctx.poisoned_rows = {int(r["row"]) for r in result.manifest}
         ctx.injection_summary = {"n_modified": len(result.manifest),
                                  "modified_per_label": result.summary.get("modified_per_label")}
         ctx.log(f"injected tokens into {len(result.manifest)} of {len(ctx.train_set)} training rows")
@@ -292,15 +294,28 @@ def _apply_defense(ctx: RunContext) -> None:
     assert ctx.cfg.defense is not None and ctx.train_set is not None
     name = ctx.cfg.defense.name
     ctx.stage("defense")
+    start = time.perf_counter()
     result = ctx.cfg.defense.build().apply(ctx.train_set)
+    seconds = time.perf_counter() - start
     save_transform(result, ctx.out_dir / "defense")
     changed = len(result.manifest) - len(result.dropped)
     ctx.log(f"defense {name}: changed {changed} and dropped {len(result.dropped)} of {len(ctx.train_set)} "
             "training rows")
     keys = ("n_rows_changed", "n_removed", "rows_changed_per_label", "flagged_shapes", "flagged_tokens",
             "n_dropped", "dropped_per_label", "keyword")
-    ctx.defense_summary = {"name": name, **{k: v for k, v in result.summary.items() if k in keys}}
+    ctx.defense_summary = {"name": name, **{k: v for k, v in result.summary.items() if k in keys},
+                           "seconds": round(seconds, 3), **_detection(result, ctx.poisoned_rows)}
     ctx.train_set = result.dataset
+
+
+def _detection(result: TransformResult, poisoned: set[int]) -> dict[str, Any]:
+    """How well a defense's touched rows (changed or dropped) match the poisoned ones: precision and recall
+    (None where undefined)."""
+    touched = {int(r["row"]) for r in result.manifest}
+    hits = len(touched & poisoned)
+    return {"rows_touched": len(touched), "poisoned_touched": hits,
+            "precision": hits / len(touched) if touched else None,
+            "recall": hits / len(poisoned) if poisoned else None}
 
 
 def _load_model(ctx: RunContext) -> None:

@@ -68,9 +68,8 @@ def summary_markdown(metrics: dict[str, Any]) -> str:
                 continue
             out.append(f"| {key} | {label} | {m['n']} | {_fmt(m['accuracy'])} | {_fmt(m['balanced_accuracy'])} | "
                        f"{_fmt(m['macro_f1'])} | {_fmt(m['weighted_f1'])} | {_fmt(m.get('attack_success_rate'))} |")
-    defense = metrics.get("test_time_defense")
-    if defense:
-        out += ["", f"## Test-time defense `{defense['name']}`", "",
+    for label, defense in (metrics.get("test_time_defenses") or {}).items():
+        out += ["", f"## Test-time defense `{label}`", "",
                 f"Threshold set on {defense['n_calibration']} clean test rows (FRR target {defense['params']['frr']}); "
                 f"measured on the other {defense['n_evaluated']} in {defense['seconds']:.1f} s. Clean accuracy "
                 f"before: {_fmt(defense['cacc_before'])}.", "",
