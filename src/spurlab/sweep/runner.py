@@ -56,9 +56,10 @@ class SweepReport:
     failed: list[str] = field(default_factory=list)
 
 
+DERIVED = "arena"  # the comparison `spurlab arena` derives from the store (arena.csv, arena.md, arena.png)
 SWEEP = Outputs(marker=SWEEP_FILE, what="sweep", format=FORMAT, check_schema=False, request_key="spec_hash",
                 owned=(SWEEP_FILE, DB_NAME, f"{DB_NAME}-journal", f"{DB_NAME}-wal", f"{DB_NAME}-shm", RUNS,
-                       REPORT_FILE))
+                       REPORT_FILE, DERIVED))
 
 
 def read_sweep_file(folder: Path) -> dict[str, Any] | None:

@@ -69,7 +69,7 @@ class SweepSpec(BaseModel):
         if not cases:
             raise ValueError("cases: expected at least one named case")
         for name, overrides in cases.items():
-            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,63}", name):
+            if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._+-]{0,127}", name):
                 raise ValueError(f"cases: {name!r} is not a case name (letters, digits, . _ + -)")
             for key in overrides:
                 if not _DOTTED.fullmatch(key):
