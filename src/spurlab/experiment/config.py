@@ -150,6 +150,8 @@ def config_to_dict(cfg: ExperimentConfig) -> dict[str, Any]:
         del data["task"], data["sft"]
     if cfg.model.quantization == "none":
         del data["model"]["quantization"]
+    if cfg.evaluation.defense is None:
+        del data["evaluation"]["defense"]
     return data
 
 
