@@ -7,8 +7,7 @@ from pathlib import Path
 import typer
 
 from spurlab.cli.app import app
-from spurlab.cli.common import out_folder
-from spurlab.cli.sweep_cmd import ExecutorName
+from spurlab.cli.common import ExecutorName, out_folder
 
 
 @app.command("arena")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -66,3 +67,10 @@ def number(low: float | None = None, high: float | None = None, *, low_open: boo
 
     parse.__name__ = "number"
     return parse
+
+
+class ExecutorName(StrEnum):
+    """Where ``sweep`` and ``arena`` run their points."""
+
+    local = "local"
+    ray = "ray"

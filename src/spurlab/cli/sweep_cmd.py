@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -14,12 +13,7 @@ if TYPE_CHECKING:
     from rich.console import Console
 
 from spurlab.cli.app import app
-from spurlab.cli.common import TrackingOption, TrackingUriOption, number, out_folder
-
-
-class ExecutorName(StrEnum):
-    local = "local"
-    ray = "ray"
+from spurlab.cli.common import ExecutorName, TrackingOption, TrackingUriOption, number, out_folder
 
 
 @app.command("sweep")
