@@ -25,10 +25,10 @@ from conftest import run_cli, synthetic_frame
 
 pytestmark = pytest.mark.usefixtures("torch_threads")
 GOLDEN = Path(__file__).parent / "golden" / "pipeline.json"
-# values that depend on the clock, the machine or the folder the test runs in
+# values that depend on the clock, the machine, the installed versions or the folder the test runs in
 VOLATILE = {"timings", "started", "finished", "seconds", "examples_per_second", "train_examples_per_second",
-            "threads", "torch_version", "run_finished", "created", "updated", "run_dir", "path", "out_dir",
-            "elapsed_s", "spurlab_version", "device", "machine"}
+            "threads", "torch_version", "transformers_version", "run_finished", "created", "updated", "run_dir",
+            "path", "out_dir", "elapsed_s", "spurlab_version", "device", "machine"}
 
 
 def _sha(path: Path, tmp: Path) -> str:
