@@ -71,6 +71,8 @@ def test_arena_runs_resumes_and_compares(tiny_models: dict[str, Path], synthetic
     metrics = json.loads((run / "metrics.json").read_text())
     none = rows[(rows["attack"] == "zq") & (rows["defense"] == "none")].iloc[0]
     assert none["asr"] == pytest.approx(metrics["spurious-flip:pos"]["attack_success_rate"])
+    (neg_as_neg, neg_as_pos), _ = metrics["clean"]["confusion_matrix"]  # label order neg, pos
+    assert none["lift"] == pytest.approx(none["asr"] - neg_as_pos / (neg_as_neg + neg_as_pos))
     strip = rows[(rows["attack"] == "zq") & (rows["defense"] == "strip")].iloc[0]
     after = metrics["test_time_defenses"]["strip"]["spurious"]["spurious:pos"]["asr_after"]
     assert strip["asr"] == pytest.approx(after)

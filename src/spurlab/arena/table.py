@@ -2,8 +2,9 @@
 
 Per cell (dataset, attack, poisoning, rate, seed):
 
-- ``none``: the undefended model's clean accuracy (CACC) and attack success (ASR: rows of other classes, with
-  the trigger, predicted as the target);
+- ``none``: the undefended model's clean accuracy (CACC), attack success (ASR: rows of other classes, with
+  the trigger, predicted as the target) and lift (ASR minus the share of the same rows predicted as the target
+  without the trigger: the trigger's own effect);
 - each training-data defense: the model retrained on the defended data, its CACC and ASR, and how the rows the
   defense touched (changed or dropped) match the poisoned ones (precision, recall), and its seconds;
 - each test-time defense: on the undefended model, CACC and ASR after filtering (a rejected input counts as
@@ -27,12 +28,25 @@ from spurlab.atomic import atomic_path, write_text
 from spurlab.sweep.store import ResultRow
 
 KEYS = ["dataset", "attack", "poisoning", "rate", "defense"]
-MEASURES = ["asr", "cacc", "precision", "recall", "frr", "far", "seconds"]
+MEASURES = ["asr", "lift", "cacc", "precision", "recall", "frr", "far", "seconds"]
 
 
 def _target_set(metrics: dict[str, Any]) -> str | None:
     flips = [k for k in metrics if k.startswith("spurious-flip:")]
     return flips[0] if flips else None
+
+
+def _bias(metrics: dict[str, Any], target: str) -> float | None:
+    """The share of clean test rows of other classes predicted as ``target``, without any trigger: what attack
+    success would be if the trigger did nothing (the model's own lean towards the class)."""
+    names = metrics.get("label_names") or []
+    matrix = metrics["clean"].get("confusion_matrix")
+    if target not in names or not matrix:
+        return None
+    j = names.index(target)
+    others = [row for i, row in enumerate(matrix) if i != j and i < len(names)]
+    n = sum(map(sum, others))
+    return sum(row[j] for row in others) / n if n else None
 
 
 def cell_rows(rows: Iterable[ResultRow]) -> pd.DataFrame:
@@ -46,8 +60,9 @@ def cell_rows(rows: Iterable[ResultRow]) -> pd.DataFrame:
         cell = {**split_case(row.overrides["case"]), "rate": row.overrides.get("injection.proportion"),
                 "seed": row.overrides.get("train.seed")}
         asr = m[flip]["attack_success_rate"] if flip else None
+        bias = _bias(m, flip.split(":", 1)[1]) if flip else None
         base = {**cell, "kind": "data" if cell["defense"] != NONE else "none", "asr": asr,
-                "cacc": m["clean"]["accuracy"]}
+                "lift": asr - bias if asr is not None and bias is not None else None, "cacc": m["clean"]["accuracy"]}
         defense = (m.get("meta") or {}).get("defense") or {}
         base.update({k: defense.get(k) for k in ("precision", "recall", "seconds")})
         records.append(base)
@@ -56,6 +71,7 @@ def cell_rows(rows: Iterable[ResultRow]) -> pd.DataFrame:
             if spurious is None:
                 continue
             records.append({**cell, "defense": label, "kind": "test-time", "asr": spurious["asr_after"],
+                            "lift": spurious["asr_after"] - bias if bias is not None else None,
                             "cacc": spurious["cacc_after"], "frr": spurious["frr"], "far": spurious["far"],
                             "seconds": result["seconds"]})
     frame = pd.DataFrame.from_records(records)
@@ -95,18 +111,20 @@ def markdown(table: pd.DataFrame, title: str) -> str:
     lines = [f"# Arena `{title}`", "",
              "ASR: triggered rows of other classes predicted as the target (after a test-time defense, a rejected "
              "input is a failed attack). CACC: clean accuracy (after a test-time defense, a rejected input is "
-             "misclassified). Mean ± standard deviation over seeds; Δ against no defense in the same cell. "
-             "Precision and recall: the defense's touched training rows against the poisoned ones.", ""]
+             "misclassified). Lift: ASR minus the share of the same rows predicted as the target without the "
+             "trigger (the model's own lean; 0 means the trigger does nothing). Mean ± standard deviation over "
+             "seeds; Δ against no defense in the same cell. Precision and recall: the defense's touched training "
+             "rows against the poisoned ones.", ""]
     for (dataset, attack, poisoning), part in table.groupby(["dataset", "attack", "poisoning"], sort=False):
         lines += [f"## {dataset}, {attack}, {poisoning}", "",
-                  "| rate | defense | kind | ASR | Δ ASR | CACC | Δ CACC | precision | recall | FRR | FAR | s | n |",
-                  "|---:|---|---|---|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
+                  "| rate | defense | kind | ASR | Δ ASR | lift | CACC | Δ CACC | precision | recall | FRR | FAR | s "
+                  "| n |", "|---:|---|---|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|"]
         order = {"none": 0, "data": 1, "test-time": 2}
         part = part.assign(_order=part["kind"].map(order)).sort_values(["rate", "_order", "defense"], kind="stable")
         for _, r in part.iterrows():
             lines.append(
                 f"| {r['rate']} | {r['defense']} | {r['kind']} | {_fmt(r['asr_mean'])} ± {_fmt(r['asr_std'])} | "
-                f"{_fmt(r['asr_change'])} | {_fmt(r['cacc_mean'])} ± {_fmt(r['cacc_std'])} | "
+                f"{_fmt(r['asr_change'])} | {_fmt(r['lift_mean'])} | {_fmt(r['cacc_mean'])} ± {_fmt(r['cacc_std'])} | "
                 f"{_fmt(r['cacc_change'])} | {_fmt(r['precision_mean'])} | {_fmt(r['recall_mean'])} | "
                 f"{_fmt(r['frr_mean'])} | {_fmt(r['far_mean'])} | {_fmt(r['seconds_mean'], 1)} | {r['n']} |")
         lines.append("")
