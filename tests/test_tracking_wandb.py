@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import struct
+import time
 from pathlib import Path
 from typing import Any
 
@@ -51,8 +52,25 @@ def _records(path: Path) -> list[Any]:
     return out
 
 
-def _runs(folder: Path) -> dict[str, dict[str, Any]]:
-    """Every offline run under ``folder``: its id -> name, group, job type, config, summary, artifact files."""
+def _runs(folder: Path, wait_s: float = 10.0) -> dict[str, dict[str, Any]]:
+    """Every offline run under ``folder``: its id -> name, group, job type, config, summary, artifact files.
+    W&B's writer process may still be flushing a file when the command returns: a file without its run record
+    is read again for up to ``wait_s`` seconds before that counts as a failure."""
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            return _read_runs(folder)
+        except _Unflushed as exc:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{exc.args[0]} has no run record after {wait_s} s") from None
+            time.sleep(0.5)
+
+
+class _Unflushed(Exception):
+    pass
+
+
+def _read_runs(folder: Path) -> dict[str, dict[str, Any]]:
     runs: dict[str, dict[str, Any]] = {}
     for path in sorted((folder / "wandb").glob("offline-run-*/run-*.wandb")):
         got: dict[str, Any] = {"config": {}, "summary": {}, "files": set(), "dirs": 1}
@@ -66,6 +84,8 @@ def _runs(folder: Path) -> dict[str, dict[str, Any]]:
                 got["summary"].update({u.key: json.loads(u.value_json) for u in record.summary.update if u.key})
             elif kind == "artifact":
                 got["files"] |= {entry.path for entry in record.artifact.manifest.contents}
+        if "id" not in got:
+            raise _Unflushed(str(path))
         if got["id"] in runs:
             runs[got["id"]]["dirs"] += 1
         else:
