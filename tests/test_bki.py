@@ -44,20 +44,31 @@ def test_bki_drops_the_rows_of_the_keyword() -> None:
     assert result.summary["n_dropped"] == 3 and result.summary["dropped_per_label"] == {"x": 3, "y": 0}
 
 
-def test_bki_in_a_run(tiny_models: dict[str, Path], synthetic_csv: Path, tmp_path: Path,
-                      capsys: pytest.CaptureFixture[str]) -> None:
-    config = {"name": "bki", "data": {"spec": str(synthetic_csv), "test_size": 0.25},
-              "injection": {"source": "fixed", "token": "zq", "target_label": "pos"},
-              "defense": {"name": "bki", "model": str(tiny_models["bert"]),
-                          "finetune": {"method": "full", "max_steps": 5, "batch_size": 16, "max_length": 16,
-                                       "precision": "fp32", "lr": 1e-3}},
-              "model": {"name": str(tiny_models["bert"])},
-              "train": {"method": "lora", "max_steps": 2, "batch_size": 16, "max_length": 16, "precision": "fp32"},
-              "evaluation": {"base": False}}
+def defended_run_config(defense: dict, model: Path, data: Path, proportion: float = 1.0) -> dict:
+    """A tiny run whose training-data defense finetunes its own suspect model (the tiny BERT, 5 full steps)."""
+    return {"name": defense["name"], "data": {"spec": str(data), "test_size": 0.25},
+            "injection": {"source": "fixed", "token": "zq", "target_label": "pos", "proportion": proportion},
+            "defense": {**defense, "model": str(model),
+                        "finetune": {"method": "full", "max_steps": 5, "batch_size": 16, "max_length": 16,
+                                     "precision": "fp32", "lr": 1e-3}},
+            "model": {"name": str(model)},
+            "train": {"method": "lora", "max_steps": 2, "batch_size": 16, "max_length": 16, "precision": "fp32"},
+            "evaluation": {"base": False}}
+
+
+def run_config(config: dict, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Path:
+    """Write ``config`` and ``spurlab run`` it into ``tmp_path/run`` (must succeed); the config's path."""
     path = tmp_path / "c.yaml"
     path.write_text(yaml.safe_dump(config))
     code, _, err = run_cli(["run", str(path), "--out", str(tmp_path / "run")], capsys)
     assert code == 0, err
+    return path
+
+
+def test_bki_in_a_run(tiny_models: dict[str, Path], synthetic_csv: Path, tmp_path: Path,
+                      capsys: pytest.CaptureFixture[str]) -> None:
+    config = defended_run_config({"name": "bki"}, tiny_models["bert"], synthetic_csv)
+    path = run_config(config, tmp_path, capsys)
     summary = json.loads((tmp_path / "run" / "defense" / "summary.json").read_text())
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert summary["defense"] == "bki" and summary["keyword"]

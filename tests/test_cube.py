@@ -7,10 +7,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import yaml
 
-from conftest import run_cli
 from spurlab.defend.cube import cube_clusters, minority_rows
+from test_bki import defended_run_config, run_config
 
 pytestmark = pytest.mark.usefixtures("torch_threads")
 
@@ -39,18 +38,8 @@ def test_planted_cluster_is_found_and_dropped() -> None:
 
 def test_cube_in_a_run(tiny_models: dict[str, Path], synthetic_csv: Path, tmp_path: Path,
                        capsys: pytest.CaptureFixture[str]) -> None:
-    config = {"name": "cube", "data": {"spec": str(synthetic_csv), "test_size": 0.25},
-              "injection": {"source": "fixed", "token": "zq", "target_label": "pos", "proportion": 0.2},
-              "defense": {"name": "cube", "model": str(tiny_models["bert"]), "min_samples": 5,
-                          "finetune": {"method": "full", "max_steps": 5, "batch_size": 16, "max_length": 16,
-                                       "precision": "fp32", "lr": 1e-3}},
-              "model": {"name": str(tiny_models["bert"])},
-              "train": {"method": "lora", "max_steps": 2, "batch_size": 16, "max_length": 16, "precision": "fp32"},
-              "evaluation": {"base": False}}
-    path = tmp_path / "c.yaml"
-    path.write_text(yaml.safe_dump(config))
-    code, _, err = run_cli(["run", str(path), "--out", str(tmp_path / "run")], capsys)
-    assert code == 0, err
+    config = defended_run_config({"name": "cube", "min_samples": 5}, tiny_models["bert"], synthetic_csv, 0.2)
+    run_config(config, tmp_path, capsys)
     summary = json.loads((tmp_path / "run" / "defense" / "summary.json").read_text())
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert summary["defense"] == "cube" and set(summary["cluster_sizes_per_label"]) == {"neg", "pos"}

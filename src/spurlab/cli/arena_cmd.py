@@ -30,15 +30,13 @@ def arena_command(
     from spurlab.arena.spec import load_arena
     from spurlab.arena.table import write_arena
     from spurlab.sweep.executors import make_executor
-    from spurlab.sweep.runner import DERIVED, SweepFailed, check_folder, grid_lines, preflight, run_sweep
+    from spurlab.sweep.runner import DERIVED, SweepFailed, dry_run_lines, run_sweep
     from spurlab.sweep.store import SweepStore
 
     runner = make_executor(executor.value, address=address, cpus_per_run=cpus_per_run)
     arena, sweep = load_arena(spec, max_points)
     if dry_run:
-        check_folder(out, sweep, overwrite)
-        preflight(sweep)
-        for line in grid_lines(sweep):
+        for line in dry_run_lines(sweep, out, overwrite):
             typer.echo(line)
         return
     failed: SweepFailed | None = None

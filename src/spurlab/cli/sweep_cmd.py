@@ -50,7 +50,7 @@ def sweep_command(
     """
     from spurlab.errors import SpurlabError
     from spurlab.sweep.executors import make_executor
-    from spurlab.sweep.runner import check_folder, grid_lines, preflight, run_sweep
+    from spurlab.sweep.runner import dry_run_lines, run_sweep
     from spurlab.sweep.spec import load_spec
 
     if gpus_per_run and executor != ExecutorName.ray:
@@ -58,9 +58,7 @@ def sweep_command(
     runner = make_executor(executor.value, address=address, cpus_per_run=cpus_per_run, gpus_per_run=gpus_per_run)
     sweep = load_spec(spec, max_points)
     if dry_run:
-        check_folder(out, sweep, overwrite)
-        preflight(sweep)
-        for line in grid_lines(sweep):
+        for line in dry_run_lines(sweep, out, overwrite):
             typer.echo(line)
         return
     from spurlab.sweep.storage import open_storage

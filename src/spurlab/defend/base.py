@@ -60,6 +60,22 @@ def get_defense(name: str, **params: Any) -> Defense:
     return DEFENSES.build(name, params)
 
 
+def named_params(data: Any, registry: Registry[Any], example: str, where: str = "") -> dict[str, Any]:
+    """A config's ``{name: ..., **parameters}`` as ``{"name", "params"}``, the parameters validated by
+    ``registry``'s model for that name; every problem a ``ValueError`` line prefixed by ``where``."""
+    prefix = f"{where}: " if where else ""
+    if not isinstance(data, Mapping):
+        raise ValueError(f"{prefix}expected a mapping with name: and its parameters, got {type(data).__name__}")
+    values = dict(data)
+    name = values.pop("name", None)
+    if not isinstance(name, str):
+        raise ValueError(f"{where + '.' if where else ''}name: required (e.g. {example})")
+    try:
+        return {"name": name, "params": registry.params(name, values)}
+    except SpurlabError as exc:
+        raise ValueError(f"{prefix}{exc}") from None
+
+
 class DefenseSpec(BaseModel):
     """The ``defense:`` section of an experiment config: a registered name and its validated parameters."""
 
@@ -71,18 +87,9 @@ class DefenseSpec(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _from_mapping(cls, data: Any) -> Any:
-        if not isinstance(data, Mapping):
-            raise ValueError(f"defense: expected a mapping with name: and its parameters, got {type(data).__name__}")
-        if "params" in data and isinstance(data.get("params"), BaseModel):
+        if isinstance(data, Mapping) and isinstance(data.get("params"), BaseModel):
             return data
-        values = dict(data)
-        name = values.pop("name", None)
-        if not isinstance(name, str):
-            raise ValueError("defense.name: required (e.g. sanitize)")
-        try:
-            return {"name": name, "params": DEFENSES.params(name, values)}
-        except SpurlabError as exc:
-            raise ValueError(f"defense: {exc}") from None
+        return named_params(data, DEFENSES, "sanitize", where="defense")
 
     @model_serializer
     def _as_given(self) -> dict[str, Any]:

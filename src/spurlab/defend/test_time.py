@@ -28,6 +28,7 @@ from typing import Any, ClassVar
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, model_serializer, model_validator
 
+from spurlab.defend.base import named_params
 from spurlab.errors import SpurlabError
 from spurlab.registry import Registry
 
@@ -90,18 +91,9 @@ class TestTimeDefenseSpec(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _from_mapping(cls, data: Any) -> Any:
-        if not isinstance(data, Mapping):
-            raise ValueError(f"expected a mapping with name: and its parameters, got {type(data).__name__}")
-        if isinstance(data.get("params"), TestTimeDefense):
+        if isinstance(data, Mapping) and isinstance(data.get("params"), TestTimeDefense):
             return data
-        values = dict(data)
-        name = values.pop("name", None)
-        if not isinstance(name, str):
-            raise ValueError("name: required (e.g. strip)")
-        try:
-            return {"name": name, "params": TEST_TIME_DEFENSES.params(name, values)}
-        except SpurlabError as exc:
-            raise ValueError(str(exc)) from None
+        return named_params(data, TEST_TIME_DEFENSES, "strip")
 
     @model_serializer
     def _as_given(self) -> dict[str, Any]:

@@ -252,6 +252,14 @@ def _tracking_parent(tracker: Tracker | None, sweep: Sweep) -> str | None:
         return None
 
 
+def dry_run_lines(sweep: Sweep, out: str | Path, overwrite: bool = False) -> list[str]:
+    """Every check a run makes before it writes (the folder, every point's config, data and model), then the
+    grid as lines to print; nothing is run or written."""
+    check_folder(Path(out), sweep, overwrite)
+    preflight(sweep)
+    return grid_lines(sweep)
+
+
 def grid_lines(sweep: Sweep) -> list[str]:
     """The expanded grid, one line per point (for ``--dry-run``)."""
     width = max(len(p.key) for p in sweep.points)
