@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import weakref
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -25,7 +26,9 @@ from pydantic import Field, model_validator
 from spurlab.defend.test_time import Classifier, TestTimeDefense, register_test_time_defense
 from spurlab.errors import SpurlabError
 
-_TRAINED: dict[tuple[Any, ...], torch.Tensor] = {}  # (model, target, settings, reference) -> trained rows
+# per model (weakly held: a freed model's id cannot be mistaken for a new one's), (target, settings,
+# reference) -> the trained rows
+_TRAINED: weakref.WeakKeyDictionary[Any, dict[tuple[Any, ...], torch.Tensor]] = weakref.WeakKeyDictionary()
 
 
 def rap_loss(drop: torch.Tensor, low: float, high: float, scale: float = 1.0) -> torch.Tensor:
@@ -90,9 +93,10 @@ class Rap(TestTimeDefense):
         if classifier.model is None or classifier.tokenizer is None:
             raise SpurlabError("rap: needs the model itself, not only its probabilities")
         digest = hashlib.sha256("\x00".join(reference).encode("utf-8")).hexdigest()
-        key = (id(classifier.model), target, self.model_dump_json(), digest)
-        if key in _TRAINED:
-            return _TRAINED[key]
+        cached = _TRAINED.setdefault(classifier.model, {})
+        key = (target, self.model_dump_json(), digest)
+        if key in cached:
+            return cached[key]
         rows = [t for t, p in zip(reference, classifier.probabilities(reference).argmax(axis=1), strict=True)
                 if p == target]
         if not rows:
@@ -120,7 +124,7 @@ class Rap(TestTimeDefense):
                         updated = weight.data[ids] - self.lr * weight.grad[ids]
                         weight.data[ids] = updated * norms / updated.norm(dim=1, keepdim=True).clamp(min=1e-12)
             trained = weight.data[ids].clone()
-        _TRAINED[key] = trained
+        cached[key] = trained
         return trained
 
     def drops(self, texts: Sequence[str], classifier: Classifier, reference: Sequence[str], target: int) -> np.ndarray:
