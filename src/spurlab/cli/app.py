@@ -29,7 +29,7 @@ MAX_MESSAGE = 300  # characters of an error line: long paths fit, a dump of a wh
 # Each subcommand lives in its own module; importing it adds it to ``app``.
 COMMAND_MODULES = ("data_cmd", "inject_cmd", "run_cmd", "demo_cmd", "scan_cmd", "sanitize_cmd", "diagnose_cmd",
                    "sweep_cmd", "figures_cmd", "paraphrase_cmd", "report_cmd", "budget_cmd", "normalize_cmd",
-                   "stealth_cmd", "defend_cmd", "arena_cmd")
+                   "stealth_cmd", "defend_cmd", "arena_cmd", "audit_cmd")
 
 
 def _register() -> None:
