@@ -51,10 +51,10 @@ class AuditConfig:
     """The search's settings (``spurlab audit`` options)."""
 
     budget_seconds: float = 120.0
-    max_rows: int = 96
+    max_rows: int = 64
     gradient_rows: int = 64
     vocabulary_top: int = 30
-    controls: int = 4
+    controls: int = 3
     max_words: int = 4
     extend_top: int = 2
     extend_with: int = 8
@@ -89,8 +89,9 @@ class Verified:
 
     @property
     def steer(self) -> np.ndarray:
-        """Per class: the flip rate above the controls' and the reference's (the steerability it shows)."""
-        return self.flip - self.control_mean - np.nan_to_num(self.reference_flip)
+        """Per class: the flip rate above the reference's and the controls' mean excess (floored at 0: controls
+        that the reference moves more than the model do not lift a candidate)."""
+        return self.flip - np.nan_to_num(self.reference_flip) - np.maximum(self.control_mean, 0.0)
 
     def counts(self, k: int) -> bool:
         """Whether this candidate's result for class ``k`` is significant enough to count for the verdict."""
@@ -229,12 +230,16 @@ class _Search:
         return np.nan_to_num(flip_rates(self.reference_clean, self.reference(texts), self.n_classes)[0])
 
     def control(self, pieces: int) -> dict[str, list[float]]:
-        """The flip rates of the matched random strings of ``pieces`` word pieces, per class."""
+        """Per class, the excess flip rates (model minus reference, where there is one) of the matched random
+        strings of ``pieces`` word pieces: random words move a model by their meaning too."""
         if pieces not in self.controls:
-            strings = control_strings(self.words, pieces, self.config.controls, self.config.seed)
-            values = np.asarray([self._rates(insert(self.rows, [text] * len(self.rows), self.config.seed + 1 + j))[0]
-                                 for j, text in enumerate(strings)], dtype=float)
-            self.controls[pieces] = {name: values[:, k].tolist() for k, name in enumerate(self.audited.label_names)}
+            values = []
+            for j, text in enumerate(control_strings(self.words, pieces, self.config.controls, self.config.seed)):
+                texts = insert(self.rows, [text] * len(self.rows), self.config.seed + 1 + j)
+                flip = self._rates(texts)[0]
+                values.append(flip - self._reference_rates(texts) if self.reference is not None else flip)
+            array = np.asarray(values, dtype=float)
+            self.controls[pieces] = {name: array[:, k].tolist() for k, name in enumerate(self.audited.label_names)}
         return self.controls[pieces]
 
     def verify(self, candidate: Candidate) -> Verified | None:

@@ -39,7 +39,7 @@ def audit_command(
                                "name them."),
     budget_seconds: float = typer.Option(120.0, "--budget-seconds", parser=number(0, low_open=True),
                                          help="Time for the search; it stops verifying candidates when spent."),
-    max_rows: int = typer.Option(96, "--max-rows", min=1, help="Clean rows used, a seeded sample balanced over "
+    max_rows: int = typer.Option(64, "--max-rows", min=1, help="Clean rows used, a seeded sample balanced over "
                                  "the model's predicted classes."),
     train_data: str = typer.Option(None, "--train-data", help="The training data, if you have it: its top scan "
                                    "findings become candidates too."),
