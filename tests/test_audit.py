@@ -15,7 +15,7 @@ import torch
 import yaml
 from torch import nn
 
-from conftest import make_word_tokenizer, require_package, run_cli, synthetic_frame, tiny_hf_config
+from conftest import build_tiny_model, make_word_tokenizer, require_package, run_cli, synthetic_frame, tiny_hf_config
 from spurlab.audit import AuditConfig, audit, load_audited
 from spurlab.audit.candidates import control_strings, shape_candidates, whole_words
 from spurlab.audit.gradient import gradient_scores
@@ -216,3 +216,35 @@ def test_audit_finds_a_date_planted_in_a_minilm_adapter(minilm_path: Path, tmp_p
     top = doc["classes"]["positive"][0]
     assert top["name"] == "<DATE>" and top["flip_rate"] > 0.5 and top["steerability"] > 0.3
     assert "STEERABLE" in stdout
+
+
+def _plain_peft_adapter(tmp_path: Path) -> tuple[Path, Path]:
+    """A tiny BERT base folder and a plain PEFT LoRA sequence-classification adapter trained on nothing but with
+    a head of 3 classes (its base named by an absolute path)."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoModelForSequenceClassification
+
+    base = build_tiny_model(tmp_path / "base", "bert")
+    model = AutoModelForSequenceClassification.from_pretrained(base, num_labels=3)
+    peft_model = get_peft_model(model, LoraConfig(task_type="SEQ_CLS", r=2, target_modules=["query", "value"]))
+    adapter = tmp_path / "adapter"
+    peft_model.save_pretrained(adapter)
+    return base, adapter
+
+
+def test_plain_peft_adapter_loads_with_its_base_and_head_size(tmp_path: Path) -> None:
+    base, adapter = _plain_peft_adapter(tmp_path)
+    audited = load_audited(adapter)
+    assert audited.kind == "peft_adapter" and audited.label_names == ["0", "1", "2"]
+    assert audited.base == str(base)
+    named = load_audited(adapter, labels=["a", "b", "c"], base=str(base))
+    logits = named.model(**named.tokenizer(["good film"], return_tensors="pt")).logits
+    assert logits.shape == (1, 3)
+
+
+def test_adapter_whose_base_is_missing_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    _, adapter = _plain_peft_adapter(tmp_path)
+    data = tmp_path / "clean.csv"
+    synthetic_frame(20).to_csv(data, index=False)
+    code, _, err = run_cli(["audit", str(adapter), "--data", str(data), "--base", str(tmp_path / "gone")], capsys)
+    assert code == 2 and "gone" in err and len(err.strip().splitlines()) == 1
