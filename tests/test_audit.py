@@ -215,6 +215,9 @@ def test_audit_finds_a_date_planted_in_a_minilm_adapter(minilm_path: Path, tmp_p
     assert doc["verdict"]["steerable"] and "positive" in doc["verdict"]["classes"]
     top = doc["classes"]["positive"][0]
     assert top["name"] == "<DATE>" and top["flip_rate"] > 0.5 and top["steerability"] > 0.3
+    attention = doc["attention"]
+    assert attention["candidate"] == "<DATE>" and len(attention["trigger"]) == 6  # MiniLM's 6 layers
+    assert max(r for r in attention["ratio"] if r is not None) > 1.0  # the date draws more than a random span
     assert "STEERABLE" in stdout
 
 

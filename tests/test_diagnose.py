@@ -193,7 +193,7 @@ def test_diagnose_bad_input(runs: dict[str, Path], tmp_path: Path, capsys: pytes
 
 def test_attention_through_pooled_head_and_peft(tiny_models: dict[str, Path]) -> None:
     """The backbone's attentions are reached through a pooled head and a PEFT wrapper alike."""
-    from spurlab.diagnose.diagnosis import attention_stats, backbone_of, use_eager_attention
+    from spurlab.evaluate.attention import attention_stats, backbone_of, use_eager_attention
     from spurlab.models import attach_trainable, load_classifier
     from spurlab.models.config import ModelConfig
     from spurlab.train.batching import encode

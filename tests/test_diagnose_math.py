@@ -10,8 +10,8 @@ import pytest
 import torch
 
 from conftest import make_word_tokenizer
-from spurlab.diagnose import attention as att
 from spurlab.diagnose.diagnosis import flip_stats, select_rows, token_positions
+from spurlab.evaluate import attention as att
 
 
 def uniform(mask: torch.Tensor, heads: int = 2, causal: bool = False) -> torch.Tensor:

@@ -7,7 +7,8 @@ Within a time budget, on a seeded sample of clean rows:
 3. score every whole-word vocabulary piece by the gradient (:mod:`spurlab.audit.gradient`) and verify the top
    ``vocabulary_top`` per class, then the training data's tokens and phrases when given;
 4. extend the best fixed strings of each class greedily, one word at a time, up to ``max_words`` words, while
-   the score grows.
+   the score grows;
+5. measure, per layer, the attention the best significant trigger draws (:mod:`spurlab.audit.attention`).
 
 Every candidate is verified by real insertion (:mod:`spurlab.audit.verify`) and scored per class by ``z``: its
 flip rate above the matched random controls' and the reference's (its *steerability* for the class), and by
@@ -27,6 +28,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from spurlab.audit.attention import trigger_attention
 from spurlab.audit.candidates import Candidate, control_strings, fixed, mark_candidates, shape_candidates, whole_words
 from spurlab.audit.gradient import gradient_scores
 from spurlab.audit.source import AuditedModel
@@ -61,6 +63,7 @@ class AuditConfig:
     threshold: float = DEFAULT_THRESHOLD
     reference: bool = True
     reference_from: float = 3.0
+    attention: bool = True
     seed: int = 0
     batch_size: int = 64
     max_length: int = 128
@@ -121,7 +124,17 @@ class AuditReport:
     controls: dict[int, dict[str, list[float]]]
     seconds: float
     stopped_by_budget: bool
+    attention: dict[str, Any] | None = None  # per-layer attention to the best trigger (audit.attention)
     request: dict[str, Any] = field(default_factory=dict)
+
+    def best(self) -> tuple[int, Verified] | None:
+        """The class and candidate with the highest significant steerability, if any."""
+        options = [(float(v.steer[k]), k, v) for k in range(len(self.label_names)) for v in self.ranked(k)[:1]
+                   if v.counts(k)]
+        if not options:
+            return None
+        _, k, v = max(options, key=lambda o: o[0])
+        return k, v
 
     def ranked(self, k: int) -> list[Verified]:
         """Candidates for class ``k``: significant ones first (``z >= MIN_Z``), each group by steerability."""
@@ -177,6 +190,7 @@ class AuditReport:
             "classes": {name: [v.row(k) for v in self.ranked(k)[:self.config.top]]
                         for k, name in enumerate(self.label_names)},
             "controls": {str(length): value for length, value in sorted(self.controls.items())},
+            "attention": self.attention,
             "timing": {"seconds": self.seconds, "candidates_verified": verified,
                        "candidates_per_second": verified / self.seconds if self.seconds > 0 else None,
                        "stopped_by_budget": self.stopped_by_budget},
@@ -352,9 +366,15 @@ def audit(audited: AuditedModel, texts: Sequence[str], config: AuditConfig | Non
     _extend(search, per_class, config)
     counts = np.bincount(search.clean, minlength=search.n_classes)
     log(f"{len(search.verified)} candidates verified in {search.elapsed():.1f} s")
-    return AuditReport(audited.describe(), list(audited.label_names), config, len(search.rows),
-                       {name: int(counts[k]) for k, name in enumerate(audited.label_names)}, search.verified,
-                       search.controls, search.elapsed(), search.stopped)
+    report = AuditReport(audited.describe(), list(audited.label_names), config, len(search.rows),
+                         {name: int(counts[k]) for k, name in enumerate(audited.label_names)}, search.verified,
+                         search.controls, search.elapsed(), search.stopped)
+    best = report.best()
+    if best is not None and config.attention:
+        report.attention = trigger_attention(audited, search.rows, best[1].candidate, seed=config.seed,
+                                             device=device, precision=precision, max_length=config.max_length)
+        report.seconds = search.elapsed()
+    return report
 
 
 __all__ = ["DEFAULT_THRESHOLD", "FORMAT", "AuditConfig", "AuditReport", "Verified", "audit"]

@@ -33,14 +33,23 @@ from spurlab.inject.sources import Item
 from spurlab.train.batching import encode
 
 
-def insert(texts: Sequence[str], items: Sequence[Item], seed: int) -> list[str]:
-    """Each text with its item at a seeded uniform word boundary (a tag pair at two boundaries, in order)."""
+def insert_with_spans(texts: Sequence[str], items: Sequence[Item], seed: int
+                      ) -> tuple[list[str], list[list[list[int]]]]:
+    """Each text with its item at a seeded uniform word boundary (a tag pair at two boundaries, in order), and
+    the character spans of what was inserted into each."""
     rng = np.random.default_rng(seed)
-    out = []
+    out, spans = [], []
     for text, item in zip(texts, items, strict=True):
         ends = word_ends(text)
-        out.append(render(text, place([item], len(ends), "random", rng), ends)[0])
-    return out
+        new, _, item_spans, _ = render(text, place([item], len(ends), "random", rng), ends)
+        out.append(new)
+        spans.append(item_spans)
+    return out, spans
+
+
+def insert(texts: Sequence[str], items: Sequence[Item], seed: int) -> list[str]:
+    """:func:`insert_with_spans` without the spans."""
+    return insert_with_spans(texts, items, seed)[0]
 
 
 def candidate_texts(texts: Sequence[str], candidate: Candidate, seed: int) -> list[str]:
@@ -113,4 +122,4 @@ class Reference:
         return self.fitted.predict(self.embed(list(texts)))
 
 
-__all__ = ["Predictor", "Reference", "candidate_texts", "control_z", "flip_rates", "insert"]
+__all__ = ["Predictor", "Reference", "candidate_texts", "control_z", "flip_rates", "insert", "insert_with_spans"]

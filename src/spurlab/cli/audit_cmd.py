@@ -111,6 +111,12 @@ def audit_command(
                           _pct(row["control_flip_rate"]), _pct(row["reference_flip_rate"]),
                           _pct(row["steerability"]), "-" if row["z"] is None else f"{row['z']:.1f}")
         console.print(table)
+    attention = report.attention or {}
+    ratios = [r for r in attention.get("ratio", []) if r is not None]
+    if ratios:
+        peak = max(range(len(attention["ratio"])), key=lambda i: attention["ratio"][i] or 0.0)
+        console.print(Text(f"attention to {attention['candidate']!r}: {max(ratios):.1f}x a random span of the "
+                           f"clean text at layer {peak + 1} (of {len(attention['ratio'])})"))
     console.print(Text(report.verdict()))
     if out is not None:
         paths = write_outputs(report, out)

@@ -1,4 +1,5 @@
-"""Pure tensor math for attention diagnostics: masked entropy, attention mass on spans, token spans.
+"""Attention diagnostics: masked entropy, attention mass on spans, token spans (pure tensor math), and the
+model passes that collect them per layer (used by ``spurlab diagnose`` and ``spurlab audit``).
 
 Shapes: ``attn`` is one layer's attention probabilities ``(B, H, Q, K)`` with ``Q == K == T`` (self-attention;
 each query row sums to 1 over the keys it may see); ``mask`` is the ``(B, T)`` attention mask (1 = real token,
@@ -10,9 +11,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
+from torch import nn
+
+from spurlab.errors import SpurlabError
 
 LN2 = math.log(2.0)
 
@@ -91,3 +96,70 @@ def positions_mask(positions: Sequence[Sequence[int]], width: int) -> torch.Tens
         if kept:
             out[row, kept] = True
     return out
+
+
+# -- model passes ---------------------------------------------------------------------------------------------
+
+def use_eager_attention(model: nn.Module) -> None:
+    """Switch every transformers model inside ``model`` to eager attention (sdpa returns no weights)."""
+    from transformers import PreTrainedModel
+
+    for module in model.modules():
+        if isinstance(module, PreTrainedModel) and module.config._attn_implementation != "eager":
+            module.set_attn_implementation("eager")
+
+
+def backbone_of(model: nn.Module) -> nn.Module:
+    """The transformer under a classifier: through a PEFT wrapper, a pooled head or a task head."""
+    from spurlab.models.pooled import PooledClassifier
+
+    inner = model.get_base_model() if hasattr(model, "get_base_model") else model
+    if isinstance(inner, PooledClassifier):
+        return inner.backbone
+    return getattr(inner, "base_model", inner)
+
+
+def layer_attentions(backbone: nn.Module, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
+    out = backbone(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], output_attentions=True)
+    attentions = getattr(out, "attentions", None)
+    if not attentions or any(a is None for a in attentions):
+        raise SpurlabError(f"{type(backbone).__name__} returned no attention weights (output_attentions=True "
+                           "under eager attention); this architecture cannot be diagnosed")
+    return tuple(attentions)
+
+
+def attention_stats(model: nn.Module, encoded: Any, spans: dict[str, list[list[int]]], causal: bool,
+                    device: torch.device, precision: str, batch_size: int) -> tuple[dict[str, np.ndarray], int]:
+    """``entropy``, ``entropy_normalized`` and ``mass_<name>`` for each span set as (n_rows, n_layers) arrays,
+    and the number of attention heads."""
+    from spurlab.models.loading import place
+    from spurlab.precision import autocast
+    from spurlab.train.batching import collate, sorted_batches
+
+    model.eval()
+    place(model, device)
+    backbone = backbone_of(model)
+    out: dict[str, np.ndarray] = {}
+    n_heads = 0
+    with torch.inference_mode():
+        for rows in sorted_batches(encoded.lengths, batch_size):
+            batch = {k: v.to(device) for k, v in collate(encoded, rows).items()}
+            mask = batch["attention_mask"]
+            with autocast(device, precision):
+                attentions = layer_attentions(backbone, batch)
+            width, n_heads = mask.shape[1], attentions[0].shape[1]
+            masks = {name: positions_mask([pos[r] for r in rows], width).to(device)
+                     for name, pos in spans.items()}
+            values: dict[str, list[torch.Tensor]] = {"entropy": [], "entropy_normalized": []}
+            values.update({f"mass_{name}": [] for name in spans})
+            for layer in attentions:
+                layer = layer.float()
+                values["entropy"].append(attention_entropy(layer, mask))
+                values["entropy_normalized"].append(normalized_entropy(layer, mask, causal))
+                for name, span in masks.items():
+                    values[f"mass_{name}"].append(span_mass(layer, mask, span))
+            for key, per_layer in values.items():
+                if key not in out:
+                    out[key] = np.full((len(encoded), len(per_layer)), np.nan)
+                out[key][rows] = torch.stack(per_layer, dim=1).cpu().numpy()
+    return out, n_heads
