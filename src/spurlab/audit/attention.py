@@ -16,13 +16,6 @@ from spurlab.audit.verify import insert_with_spans
 from spurlab.errors import SpurlabError
 from spurlab.evaluate import attention as att
 from spurlab.models.loading import is_decoder_type
-from spurlab.train.batching import Encoded
-
-
-def _encode(tokenizer: Any, texts: Sequence[str], max_length: int) -> tuple[Encoded, list[list[tuple[int, int]]]]:
-    out = tokenizer(list(texts), truncation=True, max_length=max_length, return_offsets_mapping=True)
-    return (Encoded([list(x) for x in out["input_ids"]], int(tokenizer.pad_token_id)),
-            [[(int(a), int(b)) for a, b in row] for row in out["offset_mapping"]])
 
 
 def _layer_means(values: np.ndarray) -> list[float | None]:
@@ -42,8 +35,8 @@ def trigger_attention(audited: AuditedModel, rows: Sequence[str], candidate: Can
     model, tokenizer = audited.model, audited.tokenizer
     items = candidate.items(len(rows), np.random.default_rng([seed, 1]))
     texts, spans = insert_with_spans(rows, items, seed)
-    injected, inj_offsets = _encode(tokenizer, texts, max_length)
-    clean, clean_offsets = _encode(tokenizer, rows, max_length)
+    injected, inj_offsets = att.encode_with_offsets(tokenizer, list(texts), max_length)
+    clean, clean_offsets = att.encode_with_offsets(tokenizer, list(rows), max_length)
     trigger_pos = [att.token_positions(off, span) for off, span in zip(inj_offsets, spans, strict=True)]
     rng = np.random.default_rng(seed)
     random_pos = [att.random_span([i for i, (a, b) in enumerate(off) if b > a], max(len(pos), 1), rng)

@@ -16,8 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from spurlab.audit.verify import insert_with_spans
 from spurlab.errors import SpurlabError
-from spurlab.inject.placement import place, render, word_ends
 from spurlab.models.loading import place as place_model
 
 
@@ -35,17 +35,6 @@ def input_embeddings(model: nn.Module) -> nn.Module:
     raise SpurlabError(f"{type(model).__name__}: no input embeddings to take gradients at")
 
 
-def _placeholder_rows(texts: Sequence[str], placeholder: str, seed: int) -> tuple[list[str], list[tuple[int, int]]]:
-    rng = np.random.default_rng(seed)
-    out, spans = [], []
-    for text in texts:
-        ends = word_ends(text)
-        new, _, item_spans, _ = render(text, place([placeholder], len(ends), "random", rng), ends)
-        out.append(new)
-        spans.append((item_spans[0][0], item_spans[0][1]))
-    return out, spans
-
-
 def gradient_scores(model: nn.Module, tokenizer: Any, texts: Sequence[str], vocab_ids: np.ndarray, n_classes: int,
                     placeholder: str, device: torch.device, *, max_length: int = 128, batch_size: int = 32,
                     seed: int = 0) -> np.ndarray:
@@ -55,7 +44,8 @@ def gradient_scores(model: nn.Module, tokenizer: Any, texts: Sequence[str], voca
     weight = embedding.weight.detach().float()
     ids = torch.as_tensor(np.asarray(vocab_ids, dtype=np.int64))
     ph_ids = tokenizer(" " + placeholder, add_special_tokens=False)["input_ids"]
-    rows, spans = _placeholder_rows(texts, placeholder, seed)
+    rows, item_spans = insert_with_spans(texts, [placeholder] * len(texts), seed)
+    spans = [(s[0][0], s[0][1]) for s in item_spans]
     total = torch.zeros(n_classes, weight.shape[1])
     counted = 0
     captured: list[torch.Tensor] = []

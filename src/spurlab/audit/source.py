@@ -193,27 +193,4 @@ def _full_model(folder: Path, labels: list[str] | None, allow_pickle: bool,
     return AuditedModel(model.eval(), tokenizer, names, "model", folder, None)
 
 
-def read_clean_texts(spec: str, *, text_col: str | None = None, label_col: str | None = None,
-                     split: str = "all", encoding: str | None = None) -> list[str]:
-    """The texts of the clean data: labels are not needed (a local file is read by its text column alone);
-    other specs (presets, ``bundled:tweets``, ``hf:``) go through the usual loader."""
-    from spurlab.data.formats import detect_format, read_local_table
-    from spurlab.data.loaders import load_table
-
-    path = Path(spec).expanduser()
-    if path.is_file():
-        frame = read_local_table(path, detect_format(path), encoding)
-        column = text_col or "text"
-        if column not in frame.columns:
-            raise SpurlabError(f"{path}: no text column {column!r} (columns: {', '.join(map(str, frame.columns))}); "
-                               "name it with --text-col")
-        texts = [t for t in frame[column].tolist() if isinstance(t, str) and t.strip()]
-    else:
-        texts = [t for t in load_table(spec, text_col=text_col, label_col=label_col, split=split,
-                                       encoding=encoding).texts if t.strip()]
-    if not texts:
-        raise SpurlabError(f"{spec}: the clean data has no non-empty rows")
-    return texts
-
-
-__all__ = ["KINDS", "AuditedModel", "detect_kind", "load_audited", "read_clean_texts"]
+__all__ = ["KINDS", "AuditedModel", "detect_kind", "load_audited"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import typer
@@ -13,10 +14,13 @@ from rich.text import Text
 from spurlab.cli.app import app
 from spurlab.cli.common import (
     DATA_HELP,
+    AllowPickleOption,
+    DeviceOption,
     EncodingOption,
     LabelColOption,
     SplitOption,
     TextColOption,
+    ThreadsOption,
     number,
     out_folder,
     split_list,
@@ -50,10 +54,9 @@ def audit_command(
                                       "reference also flips (faster; natural words then count as triggers)."),
     fail_on: str = typer.Option(None, "--fail-on", help="steerable: exit 3 when the verdict is steerable."),
     seed: int = typer.Option(0, "--seed", min=0, help="Seed of the row sample, positions and controls."),
-    threads: int = typer.Option(None, "--threads", min=1, help="torch CPU threads (default: torch's choice)."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:1, mps."),
-    allow_pickle: bool = typer.Option(False, "--allow-pickle", help="Also load pickle checkpoints (only from "
-                                      "sources you trust; they can run code)."),
+    threads: ThreadsOption = None,
+    device: DeviceOption = "auto",
+    allow_pickle: AllowPickleOption = False,
     trust_remote_code: bool = typer.Option(False, "--trust-remote-code", help="Run code shipped with the model."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Redo a complete audit, or replace another one."),
     text_col: TextColOption = None,
@@ -67,7 +70,7 @@ def audit_command(
     from spurlab.audit import AuditConfig, audit, load_audited
     from spurlab.audit.candidates import train_data_candidates
     from spurlab.audit.outputs import out_state, write_outputs
-    from spurlab.audit.source import read_clean_texts
+    from spurlab.data.loaders import load_texts
     from spurlab.outputs import already_complete, file_sha256
     from spurlab.runtime import resolve_device, torch_threads
 
@@ -77,7 +80,7 @@ def audit_command(
     if threshold is not None:
         config.threshold = threshold
     config.validate()
-    texts = read_clean_texts(data, text_col=text_col, label_col=label_col, split=split, encoding=encoding)
+    texts = load_texts(data, text_col=text_col, label_col=label_col, split=split, encoding=encoding)
     audited = load_audited(model, base=base, labels=split_list(labels), allow_pickle=allow_pickle,
                            trust_remote_code=trust_remote_code)
     train = []
@@ -86,7 +89,7 @@ def audit_command(
 
         train = train_data_candidates(load_table(train_data, encoding=encoding))
     request = {"model": str(model), "data": data, "train_data": train_data, "base": base, "labels": labels,
-               "config": {k: v for k, v in vars(config).items()},
+               "config": asdict(config),
                "data_sha256": file_sha256(data) if Path(data).is_file() else None}
     if out is not None and out_state(out, request, overwrite) == "complete":
         typer.echo(already_complete(out, "same model, data and options"))

@@ -31,6 +31,14 @@ SplitOption = Annotated[str, typer.Option("--split", help="Which split to read: 
                                           "(train/test: the same seeded split as spurlab run).")]
 
 
+# Model-loading and compute options of the commands that run a finished model (diagnose, audit).
+ThreadsOption = Annotated[int | None, typer.Option("--threads", min=1,
+                                                   help="torch CPU threads (default: torch's choice).")]
+DeviceOption = Annotated[str, typer.Option("--device", help="auto, cpu, cuda, cuda:1, mps.")]
+AllowPickleOption = Annotated[bool, typer.Option("--allow-pickle", help="Also load pickle checkpoints (only from "
+                                                 "sources you trust; they can run code).")]
+
+
 TrackingOption = Annotated[str | None, typer.Option(
     "--tracking", help="Log finished runs to an experiment tracker: mlflow (pip install 'spurlab[tracking]') or "
                        "wandb (pip install 'spurlab[wandb]'; offline unless WANDB_API_KEY or WANDB_MODE say "

@@ -13,7 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from spurlab.cli.app import app
-from spurlab.cli.common import out_folder
+from spurlab.cli.common import AllowPickleOption, DeviceOption, ThreadsOption, out_folder
 from spurlab.errors import SpurlabError
 
 if TYPE_CHECKING:
@@ -61,12 +61,11 @@ def diagnose_command(
     token_class: str = typer.Option(None, "--token-class", help="Whose token to analyse (default: the class "
                                     "the run injected in training, else its first spurious test class)."),
     batch_size: int = typer.Option(16, "--batch-size", min=1, help="Rows per attention batch (dynamic padding)."),
-    threads: int = typer.Option(None, "--threads", min=1, help="torch CPU threads (default: torch's choice)."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu, cuda, cuda:1, mps."),
+    threads: ThreadsOption = None,
+    device: DeviceOption = "auto",
     overwrite: bool = typer.Option(False, "--overwrite", help="Redo a complete diagnosis, or replace another one."),
     no_report: bool = typer.Option(False, "--no-report", help="Do not write report.html."),
-    allow_pickle: bool = typer.Option(False, "--allow-pickle", help="Also load pickle checkpoints (only from "
-                                      "sources you trust; they can run code)."),
+    allow_pickle: AllowPickleOption = False,
 ) -> None:
     """Does the finetuned model rely on the spurious token? Attention entropy and attention mass on the token per
     layer, and prediction flips, base vs finetuned, clean vs injected. Writes diagnose.json,

@@ -195,6 +195,26 @@ def load_table(spec: str, *, text_col: str | None = None, label_col: str | None 
     return _to_dataset(frame, tcol, lcol, names or [], name, fmt, labels)
 
 
+def load_texts(spec: str, *, text_col: str | None = None, label_col: str | None = None,
+                     split: str = "all", encoding: str | None = None) -> list[str]:
+    """The non-empty texts of a data spec, labels not needed: a local file is read by its text column alone;
+    other specs (presets, ``bundled:tweets``, ``hf:``) go through :func:`load_table`."""
+    path = Path(spec).expanduser()
+    if path.is_file():
+        frame = read_local_table(path, detect_format(path), encoding)
+        column = text_col or "text"
+        if column not in frame.columns:
+            raise SpurlabError(f"{path}: no text column {column!r} (columns: {', '.join(map(str, frame.columns))}); "
+                               "name it with --text-col")
+        texts = [t for t in frame[column].tolist() if isinstance(t, str) and t.strip()]
+    else:
+        texts = [t for t in load_table(spec, text_col=text_col, label_col=label_col, split=split,
+                                       encoding=encoding).texts if t.strip()]
+    if not texts:
+        raise SpurlabError(f"{spec}: the clean data has no non-empty rows")
+    return texts
+
+
 def load_pairs(spec: str, encoding: str | None = None) -> tuple[pd.DataFrame, str]:
     """The prompt/response rows of a local chat or Alpaca file, with free-text responses allowed (they are
     not labels yet: see :func:`spurlab.scan.responses.cluster_responses`); returns ``(frame, name)``."""

@@ -26,9 +26,9 @@ import torch
 
 from spurlab.diagnose.run_inputs import InjectedSet, RunInputs, default_token_class, injected_sets, load_model
 from spurlab.diagnose.run_inputs import load_run as load_run
-from spurlab.errors import InternalError, SpurlabError
+from spurlab.errors import SpurlabError
 from spurlab.evaluate import attention as att
-from spurlab.evaluate.attention import attention_stats, use_eager_attention
+from spurlab.evaluate.attention import attention_stats, encode_with_offsets, use_eager_attention
 
 FORMAT = "spurlab.diagnose"
 SCHEMA_VERSION = 1
@@ -141,21 +141,6 @@ def select_rows(n: int, max_rows: int, seed: int) -> list[int]:
     if max_rows <= 0 or max_rows >= n:
         return list(range(n))
     return sorted(int(i) for i in np.random.default_rng(seed).choice(n, size=max_rows, replace=False))
-
-
-# -- tokenisation ---------------------------------------------------------------------------------------------
-
-def encode_with_offsets(tokenizer: Any, texts: list[str], max_length: int) -> tuple[Any, list[list[tuple[int, int]]]]:
-    """spurlab's own encoding of ``texts`` (as the run's evaluation) and each row's character offsets."""
-    from spurlab.train.batching import encode
-
-    encoded = encode(tokenizer, texts, max_length)
-    if not texts:
-        return encoded, []
-    out = tokenizer(texts, truncation=True, max_length=max_length, return_offsets_mapping=True)
-    if [list(x) for x in out["input_ids"]] != encoded.ids:
-        raise InternalError("the tokenizer's offset mapping does not match its encoding")
-    return encoded, [[(int(s), int(e)) for s, e in row] for row in out["offset_mapping"]]
 
 
 def token_positions(records: list[dict[str, Any] | None], offsets: list[list[tuple[int, int]]]) -> list[list[int]]:

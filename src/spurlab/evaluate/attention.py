@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from spurlab.errors import SpurlabError
+from spurlab.errors import InternalError, SpurlabError
 
 LN2 = math.log(2.0)
 
@@ -96,6 +96,19 @@ def positions_mask(positions: Sequence[Sequence[int]], width: int) -> torch.Tens
         if kept:
             out[row, kept] = True
     return out
+
+
+def encode_with_offsets(tokenizer: Any, texts: list[str], max_length: int) -> tuple[Any, list[list[tuple[int, int]]]]:
+    """spurlab's own encoding of ``texts`` (as the run's evaluation) and each row's character offsets."""
+    from spurlab.train.batching import encode
+
+    encoded = encode(tokenizer, texts, max_length)
+    if not texts:
+        return encoded, []
+    out = tokenizer(texts, truncation=True, max_length=max_length, return_offsets_mapping=True)
+    if [list(x) for x in out["input_ids"]] != encoded.ids:
+        raise InternalError("the tokenizer's offset mapping does not match its encoding")
+    return encoded, [[(int(s), int(e)) for s, e in row] for row in out["offset_mapping"]]
 
 
 # -- model passes ---------------------------------------------------------------------------------------------
